@@ -1,0 +1,35 @@
+# Every target bootstraps itself: uv (if missing), then the locked environment.
+SHELL := /bin/bash
+PYTHON ?= python3
+UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
+export UV_LINK_MODE ?= copy
+
+.PHONY: demo test test-compat lint bench reliability bootstrap clean
+
+bootstrap:
+	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
+	@$(UV) sync --frozen --quiet
+
+demo: bootstrap
+	@$(UV) run --frozen python -m dropbox_box_provider.demo $(if $(UI),--ui,)
+
+lint: bootstrap
+	$(UV) run --frozen ruff check .
+	$(UV) run --frozen ruff format --check .
+	$(UV) run --frozen mypy
+
+test: lint
+	$(UV) run --frozen pytest $(PYTEST_ARGS)
+
+test-compat: bootstrap
+	bash .ci/compat
+
+bench: bootstrap
+	@$(UV) sync --frozen --quiet --group bench
+	$(UV) run --frozen python -m bench $(BENCH_ARGS)
+
+reliability: bootstrap
+	$(UV) run --frozen pytest tests/reliability tests/security --full
+
+clean:
+	rm -rf .demo .pytest_cache .mypy_cache .ruff_cache
