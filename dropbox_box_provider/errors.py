@@ -17,7 +17,8 @@ class AuthConfigError(DropboxBoxError, ValueError):
         self.conn_id = conn_id
         where = f"connection {conn_id!r}" if conn_id else "connection"
         lines = "\n".join(f"  - {p}" for p in self.problems)
-        super().__init__(f"{where} is misconfigured ({len(self.problems)} problem(s)); fix its fields:\n{lines}")
+        count = len(self.problems)
+        super().__init__(f"{where} is misconfigured ({count} problem(s)); fix its fields:\n{lines}")
 
 
 class ReauthorizationRequired(DropboxBoxError):
@@ -60,3 +61,15 @@ class RateLimited(ServiceError):
 
 class TransportError(ServiceError):
     """The connection failed (refused, dropped, timed out) past the retry budget."""
+
+
+class StateMismatch(DropboxBoxError):
+    """The ``state`` returned to the OAuth callback differs from the one sent (stale tab or forgery)."""
+
+    def __init__(self, conn_id: str | None = None) -> None:
+        self.conn_id = conn_id
+        target = conn_id or "<conn_id>"
+        super().__init__(
+            "The authorization response's state does not match the request (a stale browser tab or a forged "
+            f"redirect); nothing was exchanged. Start again: run `dropbox-box-auth authorize {target}`."
+        )

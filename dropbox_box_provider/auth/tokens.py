@@ -20,7 +20,7 @@ class TokenSet:
     refresh_issued_at: float | None = None
     scope: str | None = None
     account_id: str | None = None
-    token_type: str = "bearer"
+    token_type: str = "bearer"  # noqa: S105 - the OAuth token type, not a secret
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def expires_in(self, now: float | None = None) -> float | None:

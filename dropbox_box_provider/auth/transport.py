@@ -1,0 +1,270 @@
+"""The provider's one HTTP retry policy: 429/5xx/connection failures, backoff, budget, single-use grants.
+
+Retry rule for single-use requests (Box refresh, every authorization-code exchange): the request is resent
+only when the service certainly did not process it -- the connection was never established (ConnectError,
+ConnectTimeout, PoolTimeout) or the service refused it before handling it (429, 503). After a read error,
+timeout, dropped connection, 500, 502 or 504 the token may already have been consumed; resending could only
+produce ``invalid_grant``, so the caller gets ``TransportError``/``ServiceError`` instead and its stored
+refresh token stays untouched for the next attempt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import logging
+import os
+import random
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import httpx
+
+from dropbox_box_provider.auth.services import retry_after_seconds
+from dropbox_box_provider.errors import TransportError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
+USER_AGENT = "airflow-provider-dropbox-box"
+
+RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+# Statuses whose semantics say the request was refused before it was handled (RFC 6585, RFC 9110).
+NOT_PROCESSED_STATUSES = frozenset({429, 503})
+# The connection never carried the request.
+NOT_SENT_ERRORS: tuple[type[httpx.TransportError], ...] = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.PoolTimeout,
+)
+# The request may have reached the service; only idempotent requests are resent.
+AMBIGUOUS_ERRORS: tuple[type[httpx.TransportError], ...] = (
+    httpx.ReadError,
+    httpx.ReadTimeout,
+    httpx.WriteError,
+    httpx.WriteTimeout,
+    httpx.RemoteProtocolError,
+    httpx.CloseError,
+)
+
+Outcome = httpx.Response | BaseException
+RequestSource = httpx.Request | Callable[[], httpx.Request]
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Bounds of the retry loop. Delays are exponential with full jitter; ``Retry-After`` is honoured exactly
+    up to ``max_retry_after`` seconds, and a longer hint ends the loop (the caller gets ``RateLimited``)."""
+
+    max_attempts: int = 5
+    base_delay: float = 0.5
+    max_delay: float = 20.0
+    max_retry_after: float = 60.0
+    total_budget: float = 120.0
+    jitter: bool = True
+    retry_statuses: frozenset[int] = field(default=RETRYABLE_STATUSES)
+
+    def backoff(self, attempt: int, rng: Callable[[], float] = random.random) -> float:
+        """Delay after attempt ``attempt`` (1-based): ``min(max_delay, base * 2**(attempt-1))``, jittered."""
+        ceiling = min(self.max_delay, self.base_delay * float(2 ** min(attempt - 1, 32)))
+        return ceiling * rng() if self.jitter else ceiling
+
+    def next_delay(
+        self,
+        attempt: int,
+        outcome: Outcome,
+        elapsed: float,
+        *,
+        single_use: bool = False,
+        rng: Callable[[], float] = random.random,
+        now: float | None = None,
+    ) -> float | None:
+        """Seconds to wait before resending after ``attempt`` ended in ``outcome``, or None to stop.
+
+        Pure decision shared by the sync and async loops. ``elapsed`` counts from the first attempt;
+        ``now`` (wall clock) only serves HTTP-date ``Retry-After`` values.
+        """
+        if attempt >= self.max_attempts:
+            return None
+        if isinstance(outcome, httpx.Response):
+            status = outcome.status_code
+            if status not in self.retry_statuses:
+                return None
+            if single_use and status not in NOT_PROCESSED_STATUSES:
+                return None
+            hint = retry_after_seconds(outcome, now) if status in (429, 503) else None
+            if hint is not None:
+                if hint > self.max_retry_after:
+                    return None
+                delay = hint
+            else:
+                delay = self.backoff(attempt, rng)
+        elif isinstance(outcome, NOT_SENT_ERRORS):
+            delay = self.backoff(attempt, rng)
+        elif isinstance(outcome, AMBIGUOUS_ERRORS):
+            if single_use:
+                return None
+            delay = self.backoff(attempt, rng)
+        else:
+            return None
+        if elapsed + delay > self.total_budget:
+            return None
+        return delay
+
+
+DEFAULT_RETRY_POLICY = RetryPolicy()
+NO_RETRY = RetryPolicy(max_attempts=1)
+
+
+def _build(source: RequestSource) -> httpx.Request:
+    return source() if callable(source) else source
+
+
+def _label(request: httpx.Request) -> str:
+    return f"{request.method} {request.url.host}{request.url.path}"
+
+
+def _describe(outcome: Outcome) -> str:
+    if isinstance(outcome, httpx.Response):
+        return f"HTTP {outcome.status_code}"
+    return f"{type(outcome).__name__}: {outcome}" if str(outcome) else type(outcome).__name__
+
+
+def _give_up(
+    request: httpx.Request, exc: BaseException, attempt: int, elapsed: float, single_use: bool
+) -> TransportError:
+    what = f"{_label(request)} failed ({_describe(exc)}) after {attempt} attempt(s) in {elapsed:.1f} s"
+    if single_use and isinstance(exc, AMBIGUOUS_ERRORS):
+        error = TransportError(
+            f"{what}. The service may have processed it and consumed the one-time code or refresh token, so "
+            "it was not resent. Run the task again; if it then reports invalid_grant, authorize the "
+            "connection again",
+            code="outcome_unknown",
+        )
+    else:
+        error = TransportError(
+            f"{what}. Check that the service (or the connection's Host override) is reachable, then run "
+            "the task again",
+            code="connection_failed",
+        )
+    return error
+
+
+def send(
+    client: httpx.Client,
+    request: RequestSource,
+    *,
+    policy: RetryPolicy = DEFAULT_RETRY_POLICY,
+    single_use: bool = False,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+    rng: Callable[[], float] = random.random,
+) -> httpx.Response:
+    """Send with retries; returns the final response (any status) or raises ``errors.TransportError``.
+
+    Pass a factory instead of a request when each attempt needs a fresh body (e.g. a new JWT ``jti``).
+    """
+    start = clock()
+    attempt = 0
+    while True:
+        attempt += 1
+        built = _build(request)
+        outcome: Outcome
+        try:
+            outcome = client.send(built)
+        except httpx.RequestError as exc:
+            outcome = exc
+        elapsed = clock() - start
+        delay = policy.next_delay(attempt, outcome, elapsed, single_use=single_use, rng=rng)
+        if delay is None:
+            if isinstance(outcome, httpx.Response):
+                return outcome
+            raise _give_up(built, outcome, attempt, elapsed, single_use) from outcome
+        if isinstance(outcome, httpx.Response):
+            outcome.close()
+        log.warning(
+            "%s: %s; retrying in %.2f s (attempt %d)", _label(built), _describe(outcome), delay, attempt
+        )
+        sleep(delay)
+
+
+async def asend(
+    client: httpx.AsyncClient,
+    request: RequestSource,
+    *,
+    policy: RetryPolicy = DEFAULT_RETRY_POLICY,
+    single_use: bool = False,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    rng: Callable[[], float] = random.random,
+) -> httpx.Response:
+    """Async twin of ``send`` with the same decisions (``RetryPolicy.next_delay``)."""
+    start = clock()
+    attempt = 0
+    while True:
+        attempt += 1
+        built = _build(request)
+        outcome: Outcome
+        try:
+            outcome = await client.send(built)
+        except httpx.RequestError as exc:
+            outcome = exc
+        elapsed = clock() - start
+        delay = policy.next_delay(attempt, outcome, elapsed, single_use=single_use, rng=rng)
+        if delay is None:
+            if isinstance(outcome, httpx.Response):
+                return outcome
+            raise _give_up(built, outcome, attempt, elapsed, single_use) from outcome
+        if isinstance(outcome, httpx.Response):
+            await outcome.aclose()
+        log.warning(
+            "%s: %s; retrying in %.2f s (attempt %d)", _label(built), _describe(outcome), delay, attempt
+        )
+        await sleep(delay)
+
+
+def new_client(**kwargs: object) -> httpx.Client:
+    """An httpx.Client with the provider's defaults (timeouts, no redirects, user agent)."""
+    options: dict[str, object] = {
+        "timeout": DEFAULT_TIMEOUT,
+        "follow_redirects": False,
+        "headers": {"User-Agent": USER_AGENT},
+    }
+    options.update(kwargs)
+    return httpx.Client(**options)  # type: ignore[arg-type]
+
+
+def new_async_client(**kwargs: object) -> httpx.AsyncClient:
+    """An httpx.AsyncClient with the provider's defaults."""
+    options: dict[str, object] = {
+        "timeout": DEFAULT_TIMEOUT,
+        "follow_redirects": False,
+        "headers": {"User-Agent": USER_AGENT},
+    }
+    options.update(kwargs)
+    return httpx.AsyncClient(**options)  # type: ignore[arg-type]
+
+
+_shared_lock = threading.Lock()
+_shared_client: httpx.Client | None = None
+_shared_pid: int | None = None
+
+
+def shared_client() -> httpx.Client:
+    """A per-process keep-alive client for token requests; a forked child gets its own, never the parent's."""
+    global _shared_client, _shared_pid  # noqa: PLW0603
+    with _shared_lock:
+        if _shared_client is None or _shared_pid != os.getpid():
+            _shared_client = new_client()
+            _shared_pid = os.getpid()
+        return _shared_client
+
+
+def _close_shared() -> None:
+    if _shared_client is not None and _shared_pid == os.getpid():
+        _shared_client.close()
+
+
+atexit.register(_close_shared)
