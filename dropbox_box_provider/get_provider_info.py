@@ -1,8 +1,57 @@
-"""Provider metadata read by Airflow's ProvidersManager (placeholder until the foundation lands)."""
+"""Provider metadata read by Airflow's ProvidersManager; connection forms are built from the field specs."""
 
 from __future__ import annotations
 
 from typing import Any
+
+from dropbox_box_provider import __version__
+from dropbox_box_provider.auth.fields import FieldSpec, iter_extra_specs, standard_spec
+
+#: Standard Connection columns the forms do not use.
+HIDDEN_FIELDS = ["schema", "port"]
+
+_CONNECTION_TYPES = (
+    # (connection type, service, hook class, hook name)
+    ("dropbox", "dropbox", "dropbox_box_provider.hooks.dropbox.DropboxHook", "Dropbox"),
+    ("box_oauth", "box", "dropbox_box_provider.hooks.box.BoxHook", "Box (OAuth)"),
+)
+
+
+def conn_field_schema(spec: FieldSpec) -> dict[str, Any]:
+    """The declarative ``conn-fields`` entry (label, description, JSON schema) of one extra."""
+    schema: dict[str, Any] = {"type": [spec.type, "null"]}
+    if spec.enum:
+        # An optional select needs null among its choices, or an empty field fails validation.
+        schema["enum"] = list(spec.enum) if spec.default is not None else [None, *spec.enum]
+    if spec.default is not None:
+        schema["default"] = spec.default
+    if spec.secret:
+        schema["format"] = "password"
+    elif spec.multiline:
+        schema["format"] = "multiline"
+    if spec.type == "integer":
+        schema["minimum"] = 0
+    return {"label": spec.label, "description": spec.description, "schema": schema}
+
+
+def conn_fields(service: str) -> dict[str, dict[str, Any]]:
+    """Every extra of ``service`` keyed by its canonical (stored) name."""
+    return {spec.name: conn_field_schema(spec) for spec in iter_extra_specs(service)}
+
+
+def ui_field_behaviour(service: str) -> dict[str, Any]:
+    """Hidden, relabelled and placeholder standard fields, in the provider-info (kebab-case) shape."""
+    placeholders = {
+        spec.name: spec.placeholder for spec in iter_extra_specs(service) if spec.placeholder is not None
+    }
+    host = standard_spec("host")
+    if host.placeholder:
+        placeholders["host"] = host.placeholder
+    return {
+        "hidden-fields": list(HIDDEN_FIELDS),
+        "relabeling": {column: standard_spec(column).label for column in ("login", "password", "host")},
+        "placeholders": placeholders,
+    }
 
 
 def get_provider_info() -> dict[str, Any]:
@@ -10,6 +59,35 @@ def get_provider_info() -> dict[str, Any]:
     return {
         "package-name": "airflow-provider-dropbox-box",
         "name": "Dropbox and Box",
-        "description": "Dropbox and Box hooks with safe, shared OAuth 2 token refresh.",
-        "versions": ["0.1.0"],
+        "description": (
+            "Dropbox and Box hooks whose OAuth 2 tokens stay valid: refreshed single-flight, rotated safely "
+            "and shared across workers through a token store."
+        ),
+        "versions": [__version__],
+        "integrations": [
+            {
+                "integration-name": "Dropbox",
+                "external-doc-url": "https://www.dropbox.com/developers/documentation/http/documentation",
+                "tags": ["service"],
+            },
+            {
+                "integration-name": "Box",
+                "external-doc-url": "https://developer.box.com/reference/",
+                "tags": ["service"],
+            },
+        ],
+        "hooks": [
+            {"integration-name": "Dropbox", "python-modules": ["dropbox_box_provider.hooks.dropbox"]},
+            {"integration-name": "Box", "python-modules": ["dropbox_box_provider.hooks.box"]},
+        ],
+        "connection-types": [
+            {
+                "connection-type": conn_type,
+                "hook-class-name": hook_class,
+                "hook-name": hook_name,
+                "conn-fields": conn_fields(service),
+                "ui-field-behaviour": ui_field_behaviour(service),
+            }
+            for conn_type, service, hook_class, hook_name in _CONNECTION_TYPES
+        ],
     }

@@ -1,0 +1,128 @@
+"""Checks that must hold on every supported Airflow (3.1 reads the hooks' form methods, 3.2+ conn-fields).
+
+`.ci/compat` runs this module under the oldest supported Airflow with COMPAT_AIRFLOW=3.1 set; there nothing
+may skip. In the main suite (newest Airflow, no wtforms) the wtforms check skips with its reason.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from dropbox_box_provider.auth.fields import iter_extra_specs
+from dropbox_box_provider.hooks.base import BaseOAuthHook
+from dropbox_box_provider.hooks.box import BoxHook
+from dropbox_box_provider.hooks.dropbox import DropboxHook
+from tests.fixtures.airflow import AirflowEnv, airflow_environment
+
+COMPAT = os.environ.get("COMPAT_AIRFLOW")
+HOOKS: list[type[BaseOAuthHook]] = [DropboxHook, BoxHook]
+
+
+def skip_unless_allowed(reason: str) -> None:
+    if COMPAT:
+        pytest.fail(f"{reason} (COMPAT_AIRFLOW={COMPAT} forbids skipping)")
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def bare_airflow(tmp_path: Path) -> AirflowEnv:
+    """An isolated home without a metastore: provider discovery needs none."""
+    return airflow_environment(tmp_path / "home", "x" * 43 + "=", "compat-jwt-secret")
+
+
+def test_runs_the_airflow_it_claims() -> None:
+    import airflow
+
+    if COMPAT:
+        assert airflow.__version__.startswith(f"{COMPAT}."), airflow.__version__
+    major, minor = (int(p) for p in airflow.__version__.split(".")[:2])
+    assert (major, minor) >= (3, 1)
+
+
+@pytest.mark.airflow
+def test_provider_discovery_and_ui_metadata(bare_airflow: AirflowEnv) -> None:
+    """ProvidersManager finds both hooks, and the UI's hook_meta service renders every field."""
+    probe = """
+import json, warnings
+warnings.filterwarnings("ignore")
+from airflow.api_fastapi.core_api.services.ui.connections import HookMetaService
+metas = {m.connection_type: m.model_dump() for m in HookMetaService.hook_meta_data()}
+print("RESULT" + json.dumps({k: metas.get(k) for k in ("dropbox", "box_oauth")}, default=str))
+"""
+    out = bare_airflow.python(probe).stdout
+    metas = json.loads(out[out.index("RESULT") + len("RESULT") :])
+    for hook in HOOKS:
+        meta = metas[hook.conn_type]
+        assert meta is not None, f"{hook.conn_type} not registered"
+        assert meta["hook_name"] == hook.hook_name
+        assert meta["hook_class_name"] == f"{hook.__module__}.{hook.__name__}"
+        assert meta["standard_fields"]["login"]["title"] == "Client ID (App key)"
+        assert meta["standard_fields"]["port"]["hidden"] is True
+        extra = meta["extra_fields"]
+        specs = list(iter_extra_specs(hook.service))
+        assert set(extra) == {s.name for s in specs}
+        for spec in specs:
+            schema = extra[spec.name]["schema"]
+            assert schema["title"] == spec.label
+            assert (schema.get("format") == "password") is spec.secret, spec.name
+            if spec.enum:
+                assert [v for v in schema["enum"] if v is not None] == list(spec.enum)
+
+
+@pytest.mark.parametrize("hook", HOOKS, ids=lambda h: h.conn_type)
+def test_form_widgets_build_with_wtforms(hook: type[BaseOAuthHook]) -> None:
+    """The hook-method form path of Airflow < 3.2: real WTForms fields that validate like the config does."""
+    try:
+        import flask_appbuilder  # noqa: F401
+        import wtforms
+    except ImportError as error:
+        skip_unless_allowed(f"{error.name} is not installed (Airflow >= 3.2 renders conn-fields without it)")
+    assert "get_connection_form_widgets" in hook.__dict__  # Airflow 3.1 ignores inherited form methods
+    assert "get_ui_field_behaviour" in hook.__dict__
+    widgets = hook.get_connection_form_widgets()
+    specs = {s.name: s for s in iter_extra_specs(hook.service)}
+    assert list(widgets) == list(specs)
+    for name, unbound in widgets.items():
+        spec = specs[name]
+        expected = (
+            "PasswordField" if spec.secret else ("IntegerField" if spec.type == "integer" else "StringField")
+        )
+        assert unbound.field_class.__name__ == expected, name
+
+    form_class = type("ConnForm", (wtforms.Form,), dict(widgets))
+    good = form_class(PostData(initiate_oauth="REFRESH", refresh_margin="60", scopes=""))
+    assert good.validate(), good.errors
+    assert good.data["refresh_margin"] == 60
+    bad = form_class(PostData(initiate_oauth="SOMETIMES", refresh_margin="soon"))
+    assert not bad.validate()
+    assert set(bad.errors) == {"initiate_oauth", "refresh_margin"}
+
+
+class PostData(dict[str, str]):
+    """Form data as a browser posts it (WTForms reads it through ``getlist``)."""
+
+    def __init__(self, **values: str) -> None:
+        super().__init__(values)
+
+    def getlist(self, key: str) -> list[str]:
+        return [self[key]] if key in self else []
+
+
+@pytest.mark.parametrize("hook", HOOKS, ids=lambda h: h.conn_type)
+def test_ui_field_behaviour_matches_airflow_schema(hook: type[BaseOAuthHook]) -> None:
+    import airflow
+    import jsonschema
+
+    schema_file = Path(airflow.__path__[0]) / "customized_form_field_behaviours.schema.json"
+    behaviour = hook.get_ui_field_behaviour()
+    jsonschema.validate(behaviour, json.loads(schema_file.read_text()))
+    assert behaviour["hidden_fields"] == ["schema", "port"]
+    assert behaviour["relabeling"] == {
+        "login": "Client ID (App key)",
+        "password": "Client secret",
+        "host": "Endpoint override (optional)",
+    }

@@ -1,0 +1,139 @@
+"""The provider as real Airflow sees it: CLI discovery, ProvidersManager, api-server form metadata."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import jsonschema
+import pytest
+
+from dropbox_box_provider.auth.fields import FIELD_SPECS, iter_extra_specs, standard_spec
+from dropbox_box_provider.get_provider_info import get_provider_info
+from tests.fixtures.airflow import AirflowEnv
+
+pytestmark = pytest.mark.airflow
+
+CONN_TYPES = {"dropbox": "dropbox", "box_oauth": "box"}
+HOOKS = {
+    "dropbox": ("dropbox_box_provider.hooks.dropbox.DropboxHook", "Dropbox"),
+    "box_oauth": ("dropbox_box_provider.hooks.box.BoxHook", "Box (OAuth)"),
+}
+
+
+def test_provider_info_matches_airflow_schema() -> None:
+    import airflow
+
+    schema_path = f"{airflow.__path__[0]}/provider_info.schema.json"
+    with open(schema_path) as f:
+        jsonschema.validate(get_provider_info(), json.load(f))
+
+
+def test_providers_list_shows_the_package(airflow_env: AirflowEnv) -> None:
+    out = airflow_env.run("providers", "list", "--output", "json").stdout
+    packages = {p["package_name"]: p for p in json.loads(out[out.index("[") :])}
+    assert packages["airflow-provider-dropbox-box"]["version"] == "0.1.0"
+
+
+PM_PROBE = """
+import json, warnings
+# A warning naming our hooks (e.g. form methods used instead of conn-fields) fails the probe.
+warnings.filterwarnings("error", message=".*dropbox_box_provider.*")
+from airflow.providers_manager import ProvidersManager
+pm = ProvidersManager()
+warnings.filterwarnings("ignore", message=".*ProvidersManager.hooks is deprecated.*")
+out = {}
+for conn_type in ("dropbox", "box_oauth"):
+    info = pm.hooks[conn_type]
+    out[conn_type] = {
+        "hook_class_name": info.hook_class_name, "hook_name": info.hook_name,
+        "package_name": info.package_name, "conn_id_attr": info.connection_id_attribute_name,
+        "widgets": sorted(k for k in pm.connection_form_widgets if k.startswith(f"extra__{conn_type}__")),
+        "behaviour": pm.field_behaviours.get(conn_type),
+    }
+print("RESULT" + json.dumps(out))
+"""
+
+
+def test_providers_manager_registers_both_connection_types(airflow_env: AirflowEnv) -> None:
+    out = airflow_env.python(PM_PROBE).stdout
+    result = json.loads(out[out.index("RESULT") + len("RESULT") :])
+    for conn_type, service in CONN_TYPES.items():
+        got = result[conn_type]
+        assert (got["hook_class_name"], got["hook_name"]) == HOOKS[conn_type]
+        assert got["package_name"] == "airflow-provider-dropbox-box"
+        assert got["conn_id_attr"] == "conn_id"
+        assert got["widgets"] == sorted(f"extra__{conn_type}__{s.name}" for s in iter_extra_specs(service))
+        assert got["behaviour"]["hidden_fields"] == ["schema", "port"]
+        assert got["behaviour"]["relabeling"]["login"] == "Client ID (App key)"
+
+
+def test_hook_meta_lists_every_field_of_both_types(api_server: str) -> None:
+    response = httpx.get(f"{api_server}/ui/connections/hook_meta", timeout=60)
+    assert response.status_code == 200, response.text
+    metas = {m["connection_type"]: m for m in response.json()}
+    for conn_type, service in CONN_TYPES.items():
+        meta = metas[conn_type]
+        assert (meta["hook_class_name"], meta["hook_name"]) == HOOKS[conn_type]
+        standard = meta["standard_fields"]
+        assert standard["login"]["title"] == "Client ID (App key)"
+        assert standard["password"]["title"] == "Client secret"
+        assert standard["host"]["title"] == "Endpoint override (optional)"
+        assert standard["host"]["placeholder"] == standard_spec("host").placeholder
+        assert standard["port"]["hidden"] is True
+        assert standard["url_schema"]["hidden"] is True
+        extra = meta["extra_fields"]
+        expected = list(iter_extra_specs(service))
+        assert set(extra) == {spec.name for spec in expected}
+        for spec in expected:
+            schema = extra[spec.name]["schema"]
+            assert schema["title"] == spec.label
+            assert extra[spec.name]["description"] == spec.description
+            assert (schema.get("format") == "password") is spec.secret, spec.name
+            if spec.enum:
+                assert [v for v in schema["enum"] if v is not None] == list(spec.enum)
+            if spec.default is not None:
+                assert extra[spec.name]["value"] == spec.default
+    assert "access_type" in metas["dropbox"]["extra_fields"]
+    assert "jwt_cert" not in metas["dropbox"]["extra_fields"]
+    assert "jwt_public_key_id" in metas["box_oauth"]["extra_fields"]
+
+
+def test_api_redacts_secret_extras_but_not_jwt_public_key_id(api_server: str) -> None:
+    """``jwt_public_key_id`` contains "key" yet is no secret: Airflow must show it; real secrets it hides."""
+    extras = {
+        "auth_scheme": "jwt",
+        "jwt_public_key_id": "kid-visible-123",
+        "subject_id": "900001",
+        "access_token": "tok-should-be-hidden",
+        "jwt_cert_password": "pw-should-be-hidden",
+    }
+    body = {
+        "connection_id": "box_redaction_probe",
+        "conn_type": "box_oauth",
+        "login": "demo-box-jwt-app",
+        "password": "demo-box-jwt-secret",
+        "extra": json.dumps(extras),
+    }
+    created = httpx.post(f"{api_server}/api/v2/connections", json=body, timeout=30)
+    assert created.status_code in (200, 201), created.text
+    got = httpx.get(f"{api_server}/api/v2/connections/box_redaction_probe", timeout=30).json()
+    shown = json.loads(got["extra"])
+    assert shown["jwt_public_key_id"] == "kid-visible-123"
+    assert shown["subject_id"] == "900001"
+    assert shown["access_token"] == "***"
+    assert shown["jwt_cert_password"] == "***"
+    assert got["password"] == "***"
+
+
+def test_non_secret_field_names_are_not_redacted_by_airflow() -> None:
+    from airflow._shared.secrets_masker import DEFAULT_SENSITIVE_FIELDS
+
+    def sensitive(name: str) -> bool:
+        return any(word in name.lower() for word in DEFAULT_SENSITIVE_FIELDS)
+
+    for spec in FIELD_SPECS:
+        for name in (spec.name, *spec.aliases):
+            if not spec.secret:
+                assert not sensitive(name), f"{name} would have its value redacted"
+    assert sensitive("access_token") and sensitive("refresh_token") and sensitive("jwt_cert_password")
