@@ -1,0 +1,155 @@
+"""The emulator's file tree: one per Dropbox namespace or Box user, names unique case-insensitively."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import secrets
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from dropbox_box_provider.emulator.hashing import dropbox_content_hash
+
+
+class Node:
+    """A file or folder; files keep their bytes in memory (one immutable ``bytes`` per version)."""
+
+    __slots__ = (
+        "children",
+        "content",
+        "content_hash",
+        "created_at",
+        "folder",
+        "id",
+        "modified_at",
+        "name",
+        "parent",
+        "rev",
+        "sha1",
+        "version",
+        "version_id",
+    )
+
+    def __init__(self, node_id: str, name: str, folder: bool, parent: Node | None) -> None:
+        self.id = node_id
+        self.name = name
+        self.folder = folder
+        self.parent = parent
+        self.children: dict[str, Node] = {}
+        self.content = b""
+        self.sha1 = hashlib.sha1(b"", usedforsecurity=False).hexdigest()
+        self.content_hash = dropbox_content_hash(b"")
+        self.rev = secrets.token_hex(8)
+        self.version = 0
+        self.version_id = str(secrets.randbelow(10**11) + 10**11)
+        self.created_at = time.time()
+        self.modified_at = self.created_at
+
+    @property
+    def size(self) -> int:
+        """Bytes of a file, or the total bytes below a folder."""
+        if not self.folder:
+            return len(self.content)
+        return sum(child.size for child in self.children.values())
+
+    def set_content(self, content: bytes, sha1: str | None = None, content_hash: str | None = None) -> None:
+        """Replace the bytes, recompute both services' hashes and start a new version."""
+        self.content = content
+        self.sha1 = sha1 or hashlib.sha1(content, usedforsecurity=False).hexdigest()
+        self.content_hash = content_hash or dropbox_content_hash(content)
+        self.touch()
+
+    def touch(self) -> None:
+        """Mark a change: new Dropbox rev, new Box etag/sequence and file version."""
+        self.rev = secrets.token_hex(8) + "0"
+        self.version += 1
+        self.version_id = str(secrets.randbelow(10**11) + 10**11)
+        self.modified_at = time.time()
+
+    def ancestors(self) -> list[Node]:
+        """Folders from the root down to (not including) this node."""
+        chain: list[Node] = []
+        node = self.parent
+        while node is not None:
+            chain.append(node)
+            node = node.parent
+        return list(reversed(chain))
+
+    def path_display(self) -> str:
+        """Dropbox display path ("" for the root)."""
+        if self.parent is None:
+            return ""
+        return "/" + "/".join([*(a.name for a in self.ancestors()[1:]), self.name])
+
+    def walk(self) -> Iterator[Node]:
+        """Descendants in depth-first order, every folder before its contents."""
+        for child in sorted(self.children.values(), key=lambda n: n.name.lower()):
+            yield child
+            if child.folder:
+                yield from child.walk()
+
+
+class Tree:
+    """One account's files: a root folder plus an id index."""
+
+    def __init__(self, root_id: str) -> None:
+        self.root = Node(root_id, "", True, None)
+        self.index: dict[str, Node] = {root_id: self.root}
+
+    def add(self, parent: Node, name: str, folder: bool, node_id: str) -> Node:
+        """Create a child; the caller has checked the name is free."""
+        node = Node(node_id, name, folder, parent)
+        parent.children[name.lower()] = node
+        self.index[node_id] = node
+        parent.modified_at = time.time()
+        return node
+
+    def remove(self, node: Node) -> None:
+        """Delete a node and everything below it."""
+        for child in list(node.walk()):
+            self.index.pop(child.id, None)
+        self.index.pop(node.id, None)
+        if node.parent is not None:
+            node.parent.children.pop(node.name.lower(), None)
+            node.parent.modified_at = time.time()
+
+    def to_json(self) -> dict[str, Any]:
+        """Serializable form (file bytes as base64) for --state persistence."""
+
+        def dump(node: Node) -> dict[str, Any]:
+            item: dict[str, Any] = {
+                "id": node.id,
+                "name": node.name,
+                "folder": node.folder,
+                "rev": node.rev,
+                "version": node.version,
+                "version_id": node.version_id,
+                "created_at": node.created_at,
+                "modified_at": node.modified_at,
+            }
+            if node.folder:
+                item["children"] = [dump(c) for c in node.children.values()]
+            else:
+                item["content"] = base64.b64encode(node.content).decode("ascii")
+            return item
+
+        return dump(self.root)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Tree:
+        """Inverse of :meth:`to_json`."""
+        tree = cls(data["id"])
+
+        def load(parent: Node, item: dict[str, Any]) -> None:
+            node = tree.add(parent, item["name"], item["folder"], item["id"])
+            if not node.folder:
+                node.set_content(base64.b64decode(item["content"]))
+            node.rev, node.version, node.version_id = item["rev"], item["version"], item["version_id"]
+            node.created_at, node.modified_at = item["created_at"], item["modified_at"]
+            for child in item.get("children", []):
+                load(node, child)
+
+        for child in data.get("children", []):
+            load(tree.root, child)
+        return tree

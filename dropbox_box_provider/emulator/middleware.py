@@ -1,0 +1,122 @@
+"""ASGI middleware around the emulator app: injected faults (status, delay, dropped connection) and stats."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from dropbox_box_provider.emulator.responses import (
+    box_error,
+    box_unauthorized,
+    dropbox_auth_error,
+    dropbox_error,
+    json_response,
+)
+from dropbox_box_provider.emulator.state import BOX, DROPBOX, EmulatorState, Fault
+
+HOSTS: dict[str, tuple[str, str]] = {
+    "www.dropbox.com": (DROPBOX, ""),
+    "api.dropboxapi.com": (DROPBOX, ""),
+    "content.dropboxapi.com": (DROPBOX, ""),
+    "api.box.com": (BOX, ""),
+    "upload.box.com": (BOX, "/api"),
+    "account.box.com": (BOX, "/api"),
+    "dl.boxcloud.com": (BOX, ""),
+}
+CONTROL_PREFIX = "/_emulator/"
+
+
+def classify(path: str) -> tuple[str, str] | None:
+    """(service, route) of a host-prefixed path, e.g. /api.box.com/2.0/users/me -> (box, /2.0/users/me)."""
+    host, _, rest = path.lstrip("/").partition("/")
+    known = HOSTS.get(host)
+    if known is None:
+        return None
+    service, strip = known
+    route = "/" + rest
+    if strip and route.startswith(strip + "/"):
+        route = route[len(strip) :]
+    return service, route
+
+
+def fault_response(service: str, fault: Fault) -> Response:
+    """The error answer for an injected status, in the service's shape."""
+    status = fault.status or 500
+    headers: dict[str, str] = {}
+    if status == 429:
+        retry_after = fault.retry_after if fault.retry_after is not None else 1
+        headers["Retry-After"] = str(retry_after)
+        if service == DROPBOX:
+            error: dict[str, Any] = {"reason": {".tag": "too_many_requests"}, "retry_after": retry_after}
+            return dropbox_error(429, "too_many_requests", error, headers)
+        message = "Request rate limit exceeded, please try again later"
+        return box_error(429, "rate_limit_exceeded", message, None, headers)
+    if fault.retry_after is not None:
+        headers["Retry-After"] = str(fault.retry_after)
+    if status == 401:
+        return dropbox_auth_error("expired_access_token") if service == DROPBOX else box_unauthorized()
+    if service == BOX:
+        codes = {500: "internal_server_error", 502: "bad_gateway", 503: "unavailable", 504: "gateway_timeout"}
+        code = codes.get(status, "emulated_fault")
+        return box_error(status, code, f"Emulated fault: HTTP {status}", None, headers)
+    if status >= 500:
+        return Response(
+            f"Emulated fault: HTTP {status}", status, headers, media_type="text/plain; charset=utf-8"
+        )
+    return json_response(
+        {"error_summary": f"emulated_fault/{status}/..", "error": {".tag": "other"}}, status, headers
+    )
+
+
+async def drop_connection(send: Send) -> None:
+    """Close the client's connection without answering (uvicorn's transport is reachable from ``send``)."""
+    transport = getattr(getattr(send, "__self__", None), "transport", None)
+    if transport is None:
+        raise ConnectionAbortedError("emulated dropped connection")
+    transport.abort()
+    await asyncio.sleep(0)  # lets uvicorn see connection_lost, so it does not try to answer 500
+
+
+class FaultsAndStats:
+    """Applies armed faults before the app sees a request and counts every answer per service and route."""
+
+    def __init__(self, app: ASGIApp, state: EmulatorState) -> None:
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith(CONTROL_PREFIX):
+            await self.app(scope, receive, send)
+            return
+        classified = classify(scope["path"])
+        if classified is None:
+            await self.app(scope, receive, send)
+            return
+        service, route = classified
+        fault = self.state.take_fault(scope["path"])
+        if fault is not None:
+            if fault.delay:
+                await asyncio.sleep(fault.delay)
+            if fault.drop:
+                self.state.count_route(service, route, 0)
+                await drop_connection(send)
+                return
+            if fault.status is not None:
+                response = fault_response(service, fault)
+                self.state.count_route(service, route, response.status_code)
+                await response(scope, receive, send)
+                return
+        status_seen: list[int] = []
+
+        async def counting_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status_seen.append(int(message["status"]))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, counting_send)
+        finally:
+            self.state.count_route(service, route, status_seen[0] if status_seen else 500)
