@@ -37,7 +37,11 @@ class RecordMeta:
 
 
 class LockedRecord(Protocol):
-    """What ``TokenStore.locked`` yields: the record as re-read under the lock, and a write within it."""
+    """What ``TokenStore.locked`` yields: the record as re-read under the lock, and a write within it.
+
+    ``record`` raises TokenStoreError when the stored payload cannot be decrypted; ``write`` then refuses
+    unless ``force=True`` (a person re-seeding). Writes are compare-and-swap on ``version``.
+    """
 
     @property
     def record(self) -> TokenRecord | None: ...
@@ -50,11 +54,18 @@ class LockedRecord(Protocol):
         expires_at: float | None,
         refresh_issued_at: float | None,
         seed_fingerprint: str | None,
+        force: bool = False,
     ) -> TokenRecord: ...
 
 
 class TokenStore(Protocol):
-    """Implemented once over SQLAlchemy Core (sqlite, PostgreSQL) and once in memory."""
+    """Implemented once over SQLAlchemy Core (sqlite, PostgreSQL) and once in memory.
+
+    ``read`` returns None when a connection has no tokens (even if a saved connection exists). ``write`` is
+    compare-and-swap: ``expected_version`` None means "no tokens stored yet"; a mismatch raises StoreConflict.
+    ``url`` never shows a password. The payload the TokenManager writes is ``TokenSet.to_dict()`` plus
+    bookkeeping keys, so ``TokenSet.from_dict(record.payload)`` gives the live tokens.
+    """
 
     url: str
 
@@ -72,6 +83,7 @@ class TokenStore(Protocol):
         expires_at: float | None,
         refresh_issued_at: float | None,
         seed_fingerprint: str | None,
+        force: bool = False,
     ) -> TokenRecord: ...
 
     def delete(self, conn_id: str) -> bool: ...

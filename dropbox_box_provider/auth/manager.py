@@ -1,0 +1,398 @@
+"""TokenManager: hands out valid access tokens, calling the token endpoint once per expiry across
+threads, processes and machines that share one token store (DESIGN.md, "single-flight refresh")."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Protocol
+
+from dropbox_box_provider.auth.config import AuthConfig
+from dropbox_box_provider.auth.tokens import TokenSet
+from dropbox_box_provider.errors import AuthConfigError, ReauthorizationRequired, TokenStoreError
+from dropbox_box_provider.store.base import RecordMeta, TokenRecord, TokenStore
+
+if TYPE_CHECKING:
+    from dropbox_box_provider.store.base import LockedRecord
+
+# Payload keys stored beside TokenSet.to_dict() (TokenSet.from_dict ignores them).
+OBTAINED_AT_KEY = "obtained_at"
+VERIFIER_FINGERPRINT_KEY = "verifier_fingerprint"
+# force_refresh reuses a token another process obtained this recently instead of calling the endpoint again.
+FORCE_REFRESH_REUSE_SECONDS = 5.0
+_FINGERPRINT_LABEL = b"dropbox-box-provider/seed-fingerprint/v1"
+
+
+class TokenFlows(Protocol):
+    """The token-endpoint calls the manager makes (``dropbox_box_provider.auth.flows`` implements them)."""
+
+    def refresh(self, config: AuthConfig, refresh_token: str) -> TokenSet: ...
+
+    def exchange_code(
+        self, config: AuthConfig, code: str, callback_url: str | None = None, code_verifier: str | None = None
+    ) -> TokenSet: ...
+
+    def fetch_service_token(self, config: AuthConfig) -> TokenSet: ...
+
+
+Authorizer = Callable[[str, AuthConfig], TokenSet]
+
+
+def fingerprint(secret: str) -> str:
+    """A keyed hash identifying ``secret`` without revealing it (HMAC-SHA256 under a fixed label)."""
+    return hmac.new(_FINGERPRINT_LABEL, secret.encode(), hashlib.sha256).hexdigest()
+
+
+def tokens_from_record(record: TokenRecord) -> TokenSet:
+    """The TokenSet held in a record's decrypted payload."""
+    return TokenSet.from_dict(record.payload)
+
+
+def _is_static(config: AuthConfig) -> bool:
+    return config.auth_scheme == "static" or (
+        config.auth_scheme == "oauth" and config.initiate_oauth == "OFF"
+    )
+
+
+def _is_service_account(config: AuthConfig) -> bool:
+    return config.auth_scheme in ("jwt", "ccg")
+
+
+def seed_fingerprint(config: AuthConfig) -> str | None:
+    """What the store's record must have been started from for this connection to be served from it.
+
+    OAuth: the seed refresh token (else seed access token) pasted into the connection, None without one.
+    JWT/CCG: the app and subject, so a connection pointed at another app or subject gets a fresh token.
+    """
+    if _is_service_account(config):
+        identity = "|".join(
+            str(part or "")
+            for part in (
+                config.auth_scheme,
+                config.client_id,
+                config.subject_type,
+                config.subject_id,
+                config.jwt_cert,
+                config.jwt_public_key_id,
+            )
+        )
+        return fingerprint(identity)
+    seed = config.refresh_token or config.access_token
+    return fingerprint(seed) if seed else None
+
+
+@dataclass(frozen=True)
+class _CacheEntry:
+    seed: str | None
+    tokens: TokenSet
+
+
+class _NeedsPerson(Exception):
+    """Internal: no grant is left and only an interactive authorization can produce one."""
+
+
+_THREAD_LOCKS: dict[tuple[str, str], threading.Lock] = {}
+_THREAD_LOCKS_MUTEX = threading.Lock()
+
+
+def _thread_lock(store_url: str, conn_id: str) -> threading.Lock:
+    """The process-wide lock of one connection in one store: threads single-flight before the store lock."""
+    with _THREAD_LOCKS_MUTEX:
+        return _THREAD_LOCKS.setdefault((store_url, conn_id), threading.Lock())
+
+
+class TokenManager:
+    """Single-flight token refresh against a TokenStore, for every auth scheme.
+
+    ``get_valid_token`` serves (1) a valid in-process cached token with no I/O, else a store record valid
+    beyond ``refresh_margin`` with no lock; otherwise (2) it takes the thread and store locks and re-reads,
+    and only then (3) calls the token endpoint once and compare-and-swaps the result into the store.
+    """
+
+    def __init__(
+        self,
+        store: TokenStore,
+        *,
+        clock: Callable[[], float] = time.time,
+        flows: TokenFlows | None = None,
+        authorizer: Authorizer | None = None,
+    ) -> None:
+        if flows is None:
+            from dropbox_box_provider.auth import flows as flows_module
+
+            flows = flows_module
+        self.store = store
+        self._clock = clock
+        self._flows = flows
+        self._authorizer = authorizer
+        self._cache: dict[str, _CacheEntry] = {}
+
+    def __repr__(self) -> str:
+        return f"TokenManager(store={self.store.url!r})"
+
+    # -- public API --------------------------------------------------------------------------------
+
+    def get_valid_token(self, conn_id: str, config: AuthConfig, *, interactive: bool = False) -> TokenSet:
+        """A token valid for more than ``config.refresh_margin`` seconds, refreshed at most once per expiry.
+
+        ``interactive`` allows an ``authorizer`` (the CLI's browser flow) when GETANDREFRESH finds no grant.
+        Raises ReauthorizationRequired when a person must authorize again.
+        """
+        if _is_static(config):
+            return self._static_token(conn_id, config)
+        seed = seed_fingerprint(config)
+        tokens = self._cached(conn_id, seed, config.refresh_margin)
+        if tokens is not None:
+            return tokens
+        tokens = self._usable(self.store.read(conn_id), config, seed)
+        if tokens is not None:
+            self._cache[conn_id] = _CacheEntry(seed, tokens)
+            return tokens
+        return self._renew(conn_id, config, seed, force=False, interactive=interactive)
+
+    def force_refresh(self, conn_id: str, config: AuthConfig) -> TokenSet:
+        """Obtain a new token now (the refresh operator), unless another process did so moments ago."""
+        if _is_static(config):
+            raise AuthConfigError(
+                [
+                    "a static access token (auth_scheme static or initiate_oauth OFF) cannot be refreshed; "
+                    "set initiate_oauth to REFRESH and give a refresh_token, or replace access_token"
+                ],
+                conn_id,
+            )
+        return self._renew(conn_id, config, seed_fingerprint(config), force=True, interactive=False)
+
+    def invalidate(self, conn_id: str, access_token: str, config: AuthConfig | None = None) -> bool:
+        """After a 401: forget ``access_token``; mark it expired in the store if it is still the stored one.
+
+        Only the token that failed is marked, so N workers hitting the same 401 cause one refresh, not N.
+        Returns True when the stored record was marked.
+        """
+        entry = self._cache.get(conn_id)
+        if entry is not None and hmac.compare_digest(entry.tokens.access_token, access_token):
+            self._cache.pop(conn_id, None)
+        if config is not None and _is_static(config):
+            return False
+        record = self.store.read(conn_id)
+        if record is None or not self._holds(record, access_token):
+            return False
+        with _thread_lock(self.store.url, conn_id), self.store.locked(conn_id) as locked:
+            record = locked.record
+            if record is None or not self._holds(record, access_token):
+                return False
+            payload = dict(record.payload)
+            payload["expires_at"] = 0.0
+            locked.write(
+                record.service,
+                payload,
+                expires_at=0.0,
+                refresh_issued_at=record.refresh_issued_at,
+                seed_fingerprint=record.seed_fingerprint,
+            )
+        return True
+
+    def status(self, conn_id: str) -> RecordMeta | None:
+        """The store's clear metadata of ``conn_id`` (no decryption, no network), or None."""
+        return next((meta for meta in self.store.list_meta() if meta.conn_id == conn_id), None)
+
+    def store_tokens(
+        self, conn_id: str, config: AuthConfig, tokens: TokenSet, *, force: bool = False
+    ) -> TokenSet:
+        """Save tokens a person just obtained (CLI code exchange) as the connection's current grant.
+
+        The connection's present seed and verifier are recorded as used, so neither overrides these tokens.
+        ``force`` overwrites a record that cannot be decrypted (lost key) instead of refusing.
+        """
+        seed = seed_fingerprint(config)
+        with _thread_lock(self.store.url, conn_id), self.store.locked(conn_id) as locked:
+            previous = None if force else locked.record
+            stored = self._write(
+                locked,
+                config,
+                tokens,
+                previous=previous,
+                seed=seed,
+                verifier_fp=fingerprint(config.verifier) if config.verifier else None,
+                force=force,
+            )
+        self._cache[conn_id] = _CacheEntry(seed, stored)
+        return stored
+
+    def forget(self, conn_id: str | None = None) -> None:
+        """Drop the in-process cache of one connection (or all): the next call reads the store."""
+        if conn_id is None:
+            self._cache.clear()
+        else:
+            self._cache.pop(conn_id, None)
+
+    # -- steps of the protocol ---------------------------------------------------------------------
+
+    def _static_token(self, conn_id: str, config: AuthConfig) -> TokenSet:
+        if not config.access_token:
+            raise AuthConfigError(
+                ["auth_scheme static / initiate_oauth OFF uses access_token as is, but it is empty: set it"],
+                conn_id,
+            )
+        return TokenSet(access_token=config.access_token)
+
+    def _cached(self, conn_id: str, seed: str | None, margin: float) -> TokenSet | None:
+        entry = self._cache.get(conn_id)
+        if entry is None or entry.seed != seed or not entry.tokens.is_valid(margin, self._clock()):
+            return None
+        return entry.tokens
+
+    def _needs_reseed(self, record: TokenRecord, config: AuthConfig, seed: str | None) -> bool:
+        """True when the connection names a seed the store did not start from (a person pasted a new one)."""
+        if _is_service_account(config):
+            return record.seed_fingerprint != seed
+        return seed is not None and record.seed_fingerprint != seed
+
+    def _usable(self, record: TokenRecord | None, config: AuthConfig, seed: str | None) -> TokenSet | None:
+        if record is None or self._needs_reseed(record, config, seed):
+            return None
+        tokens = tokens_from_record(record)
+        return tokens if tokens.is_valid(config.refresh_margin, self._clock()) else None
+
+    @staticmethod
+    def _holds(record: TokenRecord, access_token: str) -> bool:
+        stored = str(record.payload.get("access_token") or "")
+        return bool(stored) and hmac.compare_digest(stored, access_token)
+
+    def _renew(
+        self, conn_id: str, config: AuthConfig, seed: str | None, *, force: bool, interactive: bool
+    ) -> TokenSet:
+        """Steps 2 and 3: lock (threads, then processes), re-read, call the endpoint only if still needed."""
+        with _thread_lock(self.store.url, conn_id):
+            if not force:
+                tokens = self._cached(conn_id, seed, config.refresh_margin)
+                if tokens is not None:
+                    return tokens
+            try:
+                tokens = self._renew_under_store_lock(conn_id, config, seed, force=force)
+            except _NeedsPerson as needs:
+                if not (interactive and self._authorizer is not None):
+                    raise ReauthorizationRequired(conn_id, str(needs)) from None
+                tokens = None
+        if tokens is None:
+            assert self._authorizer is not None
+            return self.store_tokens(conn_id, config, self._authorizer(conn_id, config))
+        self._cache[conn_id] = _CacheEntry(seed, tokens)
+        return tokens
+
+    def _renew_under_store_lock(
+        self, conn_id: str, config: AuthConfig, seed: str | None, *, force: bool
+    ) -> TokenSet:
+        obtained: TokenSet | None = None
+        try:
+            with self.store.locked(conn_id) as locked:
+                record = locked.record
+                now = self._clock()
+                if force:
+                    recent = self._recently_obtained(record, config, seed, now)
+                    if recent is not None:
+                        return recent
+                else:
+                    tokens = self._usable(record, config, seed)
+                    if tokens is not None:
+                        return tokens
+                obtained, record_seed, verifier_fp = self._obtain(conn_id, config, record, seed, force=force)
+                return self._write(
+                    locked, config, obtained, previous=record, seed=record_seed, verifier_fp=verifier_fp
+                )
+        except TokenStoreError as exc:
+            if obtained is None:
+                raise
+            raise TokenStoreError(
+                f"new tokens for {conn_id!r} were obtained but could not be saved ({exc}). For Box the "
+                "previous refresh token is now used up: if the store stays unavailable, authorize again with "
+                f"`dropbox-box-auth authorize {conn_id}`"
+            ) from exc
+
+    def _recently_obtained(
+        self, record: TokenRecord | None, config: AuthConfig, seed: str | None, now: float
+    ) -> TokenSet | None:
+        if record is None or self._needs_reseed(record, config, seed):
+            return None
+        obtained_at = record.payload.get(OBTAINED_AT_KEY)
+        tokens = tokens_from_record(record)
+        if isinstance(obtained_at, (int, float)) and now - obtained_at <= FORCE_REFRESH_REUSE_SECONDS:
+            return tokens if tokens.is_valid(0.0, now) else None
+        return None
+
+    def _obtain(
+        self, conn_id: str, config: AuthConfig, record: TokenRecord | None, seed: str | None, *, force: bool
+    ) -> tuple[TokenSet, str | None, str | None]:
+        """Call the token endpoint once; returns the tokens, the seed fingerprint and verifier fingerprint."""
+        used_verifier = record.payload.get(VERIFIER_FINGERPRINT_KEY) if record is not None else None
+        if _is_service_account(config):
+            return self._flows.fetch_service_token(config), seed, None
+        reseed = record is None or self._needs_reseed(record, config, seed)
+        if reseed and seed is not None:
+            if config.refresh_token:
+                tokens = self._flows.refresh(config, config.refresh_token)
+                return tokens.with_refresh_fallback(config.refresh_token), seed, used_verifier
+            if not force:
+                return TokenSet(access_token=config.access_token or ""), seed, used_verifier
+            raise _NeedsPerson(
+                f"connection {conn_id!r} has a new access_token but no refresh_token: it cannot be refreshed"
+            )
+        if record is not None and not reseed:
+            current = tokens_from_record(record)
+            if current.refresh_token:
+                tokens = self._flows.refresh(config, current.refresh_token)
+                return (
+                    tokens.with_refresh_fallback(current.refresh_token),
+                    record.seed_fingerprint,
+                    used_verifier,
+                )
+        # No refresh token anywhere: a verifier not exchanged before is the headless way in.
+        record_seed = record.seed_fingerprint if record is not None else seed
+        if config.verifier and fingerprint(config.verifier) != used_verifier:
+            tokens = self._flows.exchange_code(config, config.verifier, callback_url=config.callback_url)
+            return tokens, record_seed, fingerprint(config.verifier)
+        if record is not None and tokens_from_record(record).access_token:
+            raise _NeedsPerson(
+                f"the access token of connection {conn_id!r} expired and no refresh token is stored"
+            )
+        if config.initiate_oauth == "GETANDREFRESH":
+            raise _NeedsPerson(
+                f"connection {conn_id!r} has no tokens yet and InitiateOAuth=GETANDREFRESH needs a person "
+                "to authorize it in a browser, which this non-interactive process cannot do"
+            )
+        raise _NeedsPerson(
+            f"connection {conn_id!r} has no tokens and no unused verifier (InitiateOAuth=REFRESH)"
+        )
+
+    def _write(
+        self,
+        locked: LockedRecord,
+        config: AuthConfig,
+        tokens: TokenSet,
+        *,
+        previous: TokenRecord | None,
+        seed: str | None,
+        verifier_fp: str | None,
+        force: bool = False,
+    ) -> TokenSet:
+        """Compare-and-swap ``tokens`` into the locked record, stamping when the refresh token was issued."""
+        now = self._clock()
+        if tokens.refresh_token and tokens.refresh_issued_at is None:
+            before = tokens_from_record(previous) if previous is not None else None
+            same = before is not None and before.refresh_token == tokens.refresh_token
+            tokens = replace(tokens, refresh_issued_at=before.refresh_issued_at if same and before else now)
+        payload: dict[str, Any] = tokens.to_dict()
+        payload[OBTAINED_AT_KEY] = now
+        payload[VERIFIER_FINGERPRINT_KEY] = verifier_fp
+        locked.write(
+            config.service,
+            payload,
+            expires_at=tokens.expires_at,
+            refresh_issued_at=tokens.refresh_issued_at,
+            seed_fingerprint=seed,
+            force=force,
+        )
+        return tokens
