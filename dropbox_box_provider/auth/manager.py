@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 # Payload keys stored beside TokenSet.to_dict() (TokenSet.from_dict ignores them).
 OBTAINED_AT_KEY = "obtained_at"
 VERIFIER_FINGERPRINT_KEY = "verifier_fingerprint"
+KNOWN_TOKENS_KEY = "known_token_fingerprints"
+KNOWN_TOKENS_LIMIT = 64
 # force_refresh reuses a token another process obtained this recently instead of calling the endpoint again.
 FORCE_REFRESH_REUSE_SECONDS = 5.0
 _FINGERPRINT_LABEL = b"dropbox-box-provider/seed-fingerprint/v1"
@@ -246,10 +248,16 @@ class TokenManager:
         return entry.tokens
 
     def _needs_reseed(self, record: TokenRecord, config: AuthConfig, seed: str | None) -> bool:
-        """True when the connection names a seed the store did not start from (a person pasted a new one)."""
+        """True when the connection names a token this record never held (a person pasted a new one).
+
+        A connection served by the token-store backend carries the record's own, possibly already
+        rotated, tokens: those are known to the record and never trigger a re-seed.
+        """
         if _is_service_account(config):
             return record.seed_fingerprint != seed
-        return seed is not None and record.seed_fingerprint != seed
+        if seed is None or record.seed_fingerprint == seed:
+            return False
+        return seed not in record.payload.get(KNOWN_TOKENS_KEY, ())
 
     def _usable(self, record: TokenRecord | None, config: AuthConfig, seed: str | None) -> TokenSet | None:
         if record is None or self._needs_reseed(record, config, seed):
@@ -384,8 +392,12 @@ class TokenManager:
             before = tokens_from_record(previous) if previous is not None else None
             same = before is not None and before.refresh_token == tokens.refresh_token
             tokens = replace(tokens, refresh_issued_at=before.refresh_issued_at if same and before else now)
+        if previous is not None and tokens.account_id is None:
+            before = tokens_from_record(previous)
+            tokens = replace(tokens, account_id=before.account_id, extra={**before.extra, **tokens.extra})
         payload: dict[str, Any] = tokens.to_dict()
         payload[OBTAINED_AT_KEY] = now
+        payload[KNOWN_TOKENS_KEY] = _known_tokens(previous, tokens)
         payload[VERIFIER_FINGERPRINT_KEY] = verifier_fp
         locked.write(
             config.service,
@@ -396,3 +408,12 @@ class TokenManager:
             force=force,
         )
         return tokens
+
+
+def _known_tokens(previous: TokenRecord | None, tokens: TokenSet) -> list[str]:
+    """Fingerprints of every token the record has held (bounded), newest last."""
+    known: list[str] = list(previous.payload.get(KNOWN_TOKENS_KEY, ())) if previous is not None else []
+    for token in (tokens.refresh_token, tokens.access_token):
+        if token and (fp := fingerprint(token)) not in known:
+            known.append(fp)
+    return known[-KNOWN_TOKENS_LIMIT:]

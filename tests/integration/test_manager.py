@@ -199,6 +199,27 @@ def test_seed_refresh_token_is_used_once_and_a_new_paste_reseeds(
         assert secret not in (record.seed_fingerprint or "")
 
 
+def test_a_connection_carrying_the_stores_own_rotated_tokens_is_not_a_reseed(
+    fresh_emulator: RunningEmulator, store: CountingStore
+) -> None:
+    """The secrets backend serves connections with the record's tokens, which may rotate right after."""
+    code = fresh_emulator.client.authorize("box", DEMO_BOX_CLIENT_ID, redirect_uri=REDIRECT_URI)
+    manager = TokenManager(store)
+    first = manager.get_valid_token("box_served", box_config(fresh_emulator, "box_served", verifier=code))
+    rotated = manager.get_valid_token("box_served", due(box_config(fresh_emulator, "box_served")))
+    assert first.refresh_token and rotated.refresh_token and first.refresh_token != rotated.refresh_token
+    assert grants(fresh_emulator, "refresh_token") == 1
+
+    # Served now: the live tokens. Served a moment before the rotation: the dead ones. Neither re-seeds.
+    for served in (rotated, first):
+        config = box_config(
+            fresh_emulator, "box_served", refresh_token=served.refresh_token, access_token=served.access_token
+        )
+        assert TokenManager(store).get_valid_token("box_served", config).access_token == rotated.access_token
+    assert grants(fresh_emulator, "refresh_token") == 1
+    assert no_invalid_grant(fresh_emulator)
+
+
 def test_dropbox_refresh_keeps_the_non_rotating_refresh_token(
     fresh_emulator: RunningEmulator, store: CountingStore
 ) -> None:
