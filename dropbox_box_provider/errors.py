@@ -73,3 +73,26 @@ class StateMismatch(DropboxBoxError):
             "The authorization response's state does not match the request (a stale browser tab or a forged "
             f"redirect); nothing was exchanged. Start again: run `dropbox-box-auth authorize {target}`."
         )
+
+
+class ItemNotFound(ServiceError):
+    """A remote path or id names no file or folder (for the account the connection acts as)."""
+
+
+class ItemExists(ServiceError):
+    """The remote name is already taken and the call was not told to accept or replace it."""
+
+
+class InvalidRemotePath(DropboxBoxError, ValueError):
+    """A remote path or id is malformed (e.g. a relative path); the message shows the accepted forms."""
+
+
+class ContentHashMismatch(ServiceError):
+    """Transferred data does not match the service's checksum (Dropbox content_hash); nothing was kept."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message, status=status, code="content_hash_mismatch")
+
+
+class InvalidArgument(DropboxBoxError, ValueError):
+    """A hook method got an argument it cannot use (e.g. a chunk size that is not a multiple of 4 MiB)."""

@@ -165,14 +165,6 @@ class AuthConfig:
         """Scopes joined by spaces as the authorize URL wants them, None when none are configured."""
         return " ".join(self.scopes) or None
 
-    def resolve_url(self, url: str) -> str:
-        """Apply the endpoint override: ``https://<host>/<path>`` becomes ``<endpoint>/<host>/<path>``."""
-        if not self.endpoint:
-            return url
-        parts = urlsplit(url)
-        target = parts.netloc + parts.path + (f"?{parts.query}" if parts.query else "")
-        return f"{self.endpoint.rstrip('/')}/{target}"
-
     def secrets_to_mask(self) -> tuple[str, ...]:
         """Secret values a hook passes to Airflow's ``mask_secret``, including secrets in non-secret names."""
         values = [
@@ -485,11 +477,8 @@ class _Parser:
 
     def _check_oauth(self, service: Service, initiate: str) -> None:
         if initiate == "OFF":
-            if not self.values.get("access_token"):
-                self.problems.append(
-                    "initiate_oauth 'OFF' uses the given access token as is, but access_token "
-                    "(OAuthAccessToken) is empty; set it, or set initiate_oauth to GETANDREFRESH or REFRESH"
-                )
+            # Valid without a token: a custom app may only call GetOAuthAuthorizationURL (headless option 1).
+            # A hook that needs a token raises then (BaseOAuthHook.get_token_set).
             return
         if not self.values.get("client_id"):
             self.problems.append("OAuth needs the app's client id: put it in Login (Client ID / App key)")

@@ -1,20 +1,168 @@
-"""BaseOAuthHook: the Airflow side shared by the Dropbox and Box hooks (connection -> AuthConfig, forms)."""
+"""BaseOAuthHook: the Airflow side shared by the Dropbox and Box hooks.
+
+Connection -> AuthConfig, token store and TokenManager, an httpx client whose auth hands out valid tokens
+(401 -> refresh once), requests through the provider's one retry policy, the reference connectors' OAuth
+procedures, and the connection test.
+"""
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+import asyncio
+import contextlib
+import threading
+from collections.abc import AsyncGenerator, AsyncIterator, Collection, Generator, Iterator
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
+import httpx
 from airflow.sdk import BaseHook
 
+from dropbox_box_provider.auth import flows, services, transport
 from dropbox_box_provider.auth.config import AuthConfig, Service
 from dropbox_box_provider.auth.fields import iter_extra_specs
+from dropbox_box_provider.auth.manager import TokenManager
+from dropbox_box_provider.auth.tokens import TokenSet
+from dropbox_box_provider.errors import AuthConfigError, DropboxBoxError, TransportError
 from dropbox_box_provider.get_provider_info import ui_field_behaviour
+
+if TYPE_CHECKING:
+    from dropbox_box_provider.store.base import TokenStore
+
+# Dropbox 401 tags that a new token cannot cure (everything else on a 401 means "token not accepted").
+_NOT_TOKEN_PROBLEMS = frozenset({"missing_scope", "user_suspended", "route_access_denied", "no_permission"})
+
+_MANAGERS: dict[str, TokenManager] = {}
+_MANAGERS_LOCK = threading.Lock()
+
+_MASKED: set[str] = set()
+_MASKED_LOCK = threading.Lock()
+_MASKED_LIMIT = 10_000
+
+
+def _mask(*values: str | None) -> None:
+    """Register secrets with Airflow's masker, once per value per process (the check is a set lookup)."""
+    fresh = [v for v in values if v and v not in _MASKED]
+    if not fresh:
+        return
+    from airflow.sdk.log import mask_secret
+
+    with _MASKED_LOCK:
+        if len(_MASKED) > _MASKED_LIMIT:
+            _MASKED.clear()
+        for value in fresh:
+            mask_secret(value)
+            _MASKED.add(value)
+
+
+def manager_for(store: TokenStore) -> TokenManager:
+    """The process's one TokenManager of ``store`` (keyed by its URL), so hooks share the token cache."""
+    with _MANAGERS_LOCK:
+        manager = _MANAGERS.get(store.url)
+        if manager is None or manager.store is not store:
+            manager = _MANAGERS[store.url] = TokenManager(store)
+        return manager
+
+
+def token_metadata(
+    tokens: TokenSet, *, include_tokens: bool = False, now: float | None = None
+) -> dict[str, Any]:
+    """What the OAuth procedures return: expiry, account, scope; the token values only when asked for.
+
+    ``expires_in`` is the reference connectors' ExpiresIn, ``access_token``/``refresh_token`` their
+    OAuthAccessToken/OAuthRefreshToken.
+    """
+    expires_in = tokens.expires_in(now)
+    result: dict[str, Any] = {
+        "expires_in": int(expires_in) if expires_in is not None else None,
+        "expires_at": tokens.expires_at,
+        "account": tokens.account_id,
+        "scope": tokens.scope,
+        "token_type": tokens.token_type,
+        "has_refresh_token": bool(tokens.refresh_token),
+    }
+    if include_tokens:
+        result["access_token"] = tokens.access_token
+        result["refresh_token"] = tokens.refresh_token
+    return result
+
+
+def describe_duration(seconds: float) -> str:
+    """``3h 59m`` / ``12m 5s`` / ``40s``: a token lifetime for people."""
+    total = max(0, int(seconds))
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h {minutes:02d}m"
+    if minutes:
+        return f"{minutes}m {secs:02d}s"
+    return f"{secs}s"
+
+
+class BearerAuth(httpx.Auth):
+    """Puts the hook's valid access token on each request; on a 401 invalidates it, refreshes, retries once.
+
+    The request body is not buffered: uploads pass re-iterable streams so the one retry can resend them.
+    """
+
+    def __init__(self, hook: BaseOAuthHook) -> None:
+        self.hook = hook
+
+    def _should_retry(self, response: httpx.Response, token: str) -> bool:
+        if response.status_code != 401 or self.hook.get_auth_config().uses_static_token:
+            return False
+        code = services.error_details(self.hook.service, response).code
+        if code is not None and code.split("/", 1)[0] in _NOT_TOKEN_PROBLEMS:
+            return False
+        self.hook.invalidate_token(token)
+        return True
+
+    def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        """Sync flow: token from the TokenManager (which may refresh under its locks)."""
+        token = self.hook.get_access_token()
+        request.headers["Authorization"] = f"Bearer {token}"
+        response = yield request
+        if response.status_code == 401:
+            response.read()
+            if self._should_retry(response, token):
+                request.headers["Authorization"] = f"Bearer {self.hook.get_access_token()}"
+                yield request
+
+    async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        """Async flow: the same sync TokenManager in a worker thread (one refresh implementation)."""
+        token = await asyncio.to_thread(self.hook.get_access_token)
+        request.headers["Authorization"] = f"Bearer {token}"
+        response = yield request
+        if response.status_code == 401:
+            await response.aread()
+            if await asyncio.to_thread(self._should_retry, response, token):
+                fresh = await asyncio.to_thread(self.hook.get_access_token)
+                request.headers["Authorization"] = f"Bearer {fresh}"
+                yield request
+
+
+class _StreamingSender:
+    """Lets ``transport.send`` run its retry loop with ``stream=True``: the body is left unread."""
+
+    def __init__(self, client: httpx.Client) -> None:
+        self._client = client
+
+    def send(self, request: httpx.Request) -> httpx.Response:
+        return self._client.send(request, stream=True)
+
+
+class _AsyncStreamingSender:
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        self._client = client
+
+    async def send(self, request: httpx.Request) -> httpx.Response:
+        return await self._client.send(request, stream=True)
 
 
 class BaseOAuthHook(BaseHook):
-    """Reads every auth field of one Dropbox or Box connection into a validated ``AuthConfig``.
+    """One Dropbox or Box connection: validated auth fields, always-valid tokens, HTTP with retries.
 
-    Subclasses set ``service``, ``conn_type``, ``default_conn_name`` and ``hook_name``.
+    Subclasses set ``service``, ``conn_type``, ``default_conn_name`` and ``hook_name``, and implement
+    ``act_as_headers`` and ``describe_account``.
     """
 
     conn_name_attr = "conn_id"
@@ -23,21 +171,290 @@ class BaseOAuthHook(BaseHook):
     hook_name: ClassVar[str] = ""
     service: ClassVar[Service]
 
-    def __init__(self, conn_id: str | None = None) -> None:
+    def __init__(
+        self,
+        conn_id: str | None = None,
+        *,
+        retry_policy: transport.RetryPolicy | None = None,
+        timeout: httpx.Timeout | None = None,
+    ) -> None:
         super().__init__()
         self.conn_id = conn_id or self.default_conn_name
+        self.retry_policy = retry_policy or transport.DEFAULT_RETRY_POLICY
+        self.timeout = timeout or transport.DEFAULT_TIMEOUT
         self._auth_config: AuthConfig | None = None
+        self._client: httpx.Client | None = None
+        self._async_client: httpx.AsyncClient | None = None
+        self._async_loop: asyncio.AbstractEventLoop | None = None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(conn_id={self.conn_id!r})"
+
+    # ------------------------------------------------------------------ configuration and tokens
 
     def get_auth_config(self) -> AuthConfig:
         """The connection's parsed auth fields (read once per hook); secrets are registered for masking."""
         if self._auth_config is None:
             config = AuthConfig.from_connection(self.get_connection(self.conn_id), service=self.service)
-            from airflow.sdk.log import mask_secret
-
-            for secret in config.secrets_to_mask():
-                mask_secret(secret)
+            secrets = list(config.secrets_to_mask())
+            location = config.oauth_settings_location
+            if location and "://" in location:
+                with contextlib.suppress(ValueError):
+                    secrets.append(httpx.URL(location).password or "")
+            _mask(*secrets)
             self._auth_config = config
         return self._auth_config
+
+    @cached_property
+    def token_store(self) -> TokenStore:
+        """The store holding this connection's tokens (connection setting, secrets backend, or default)."""
+        from dropbox_box_provider.secrets.token_store import resolve_token_store
+
+        return resolve_token_store(self.get_auth_config())
+
+    @property
+    def token_manager(self) -> TokenManager:
+        """The process-wide TokenManager of this hook's store."""
+        return manager_for(self.token_store)
+
+    def get_token_set(self) -> TokenSet:
+        """A TokenSet valid beyond the connection's refresh margin (refreshed once per expiry if needed)."""
+        config = self.get_auth_config()
+        if config.uses_static_token and not config.access_token:
+            raise AuthConfigError(
+                [
+                    "InitiateOAuth is OFF and no access token is set: set access_token, or set InitiateOAuth "
+                    f"to REFRESH/GETANDREFRESH and authorize with `dropbox-box-auth authorize {self.conn_id}`"
+                ],
+                self.conn_id,
+            )
+        tokens = self.token_manager.get_valid_token(self.conn_id, config)
+        _mask(tokens.access_token, tokens.refresh_token)
+        return tokens
+
+    def get_access_token(self) -> str:
+        """A valid access token for this connection."""
+        return self.get_token_set().access_token
+
+    async def aget_access_token(self) -> str:
+        """Async twin of ``get_access_token`` (the sync manager in a worker thread)."""
+        return await asyncio.to_thread(self.get_access_token)
+
+    def invalidate_token(self, access_token: str) -> None:
+        """After a 401: mark ``access_token`` expired so the next ``get_access_token`` refreshes."""
+        self.token_manager.invalidate(self.conn_id, access_token, self.get_auth_config())
+
+    # ------------------------------------------------------------------ HTTP
+
+    def api_url(self, real_url: str) -> str:
+        """The URL to call for a real service URL (the connection's Host override applied)."""
+        return services.resolve_url(self.get_auth_config(), real_url)
+
+    def act_as_headers(self) -> dict[str, str]:
+        """Headers naming whom calls act as (Dropbox team member / namespace, Box As-User); none here."""
+        return {}
+
+    def _client_options(self) -> dict[str, Any]:
+        return {
+            "auth": BearerAuth(self),
+            "timeout": self.timeout,
+            "headers": {"User-Agent": transport.USER_AGENT, **self.act_as_headers()},
+        }
+
+    def get_conn(self) -> httpx.Client:
+        """This hook's httpx.Client: bearer auth with 401 refresh, act-as headers, the provider's timeouts."""
+        if self._client is None or self._client.is_closed:
+            self._client = transport.new_client(**self._client_options())
+        return self._client
+
+    def get_async_conn(self) -> httpx.AsyncClient:
+        """This hook's httpx.AsyncClient for the running event loop (a new loop gets a new client)."""
+        loop = asyncio.get_running_loop()
+        if self._async_client is None or self._async_client.is_closed or self._async_loop is not loop:
+            self._async_client = transport.new_async_client(**self._client_options())
+            self._async_loop = loop
+        return self._async_client
+
+    def close(self) -> None:
+        """Close the sync client (the async one closes with ``aclose``)."""
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    async def aclose(self) -> None:
+        """Close the async client."""
+        if self._async_client is not None:
+            await self._async_client.aclose()
+            self._async_client = None
+
+    def error_for(self, response: httpx.Response) -> DropboxBoxError:
+        """The typed error of a failed response (``services.error_from_response``; subclasses refine it)."""
+        return services.error_from_response(
+            self.service, response, self.conn_id, redact=self.get_auth_config().secrets_to_mask()
+        )
+
+    def _raise_for(self, response: httpx.Response, expected: Collection[int]) -> None:
+        if response.status_code not in expected:
+            raise self.error_for(response)
+
+    def request(
+        self, method: str, real_url: str, *, expected: Collection[int] = (200,), **httpx_kwargs: Any
+    ) -> httpx.Response:
+        """Send with the retry policy (429/5xx/connection errors) and bearer auth; unexpected status ->
+        typed error (``services.error_from_response``). Returns the read response."""
+        client = self.get_conn()
+        request = client.build_request(method, self.api_url(real_url), **httpx_kwargs)
+        response = transport.send(client, request, policy=self.retry_policy)
+        self._raise_for(response, expected)
+        return response
+
+    async def arequest(
+        self, method: str, real_url: str, *, expected: Collection[int] = (200,), **httpx_kwargs: Any
+    ) -> httpx.Response:
+        """Async twin of ``request``."""
+        client = self.get_async_conn()
+        request = client.build_request(method, self.api_url(real_url), **httpx_kwargs)
+        response = await transport.asend(client, request, policy=self.retry_policy)
+        self._raise_for(response, expected)
+        return response
+
+    @contextlib.contextmanager
+    def stream(
+        self, method: str, real_url: str, *, expected: Collection[int] = (200,), **httpx_kwargs: Any
+    ) -> Iterator[httpx.Response]:
+        """A response whose body is not read yet (downloads). Retries happen only before the body starts;
+        a failure while reading the body is the caller's (``read_error`` turns it into TransportError)."""
+        client = self.get_conn()
+        request = client.build_request(method, self.api_url(real_url), **httpx_kwargs)
+        sender = cast(httpx.Client, _StreamingSender(client))
+        response = transport.send(sender, request, policy=self.retry_policy)
+        try:
+            if response.status_code not in expected:
+                response.read()
+                self._raise_for(response, expected)
+            yield response
+        finally:
+            response.close()
+
+    @contextlib.asynccontextmanager
+    async def astream(
+        self, method: str, real_url: str, *, expected: Collection[int] = (200,), **httpx_kwargs: Any
+    ) -> AsyncIterator[httpx.Response]:
+        """Async twin of ``stream``."""
+        client = self.get_async_conn()
+        request = client.build_request(method, self.api_url(real_url), **httpx_kwargs)
+        sender = cast(httpx.AsyncClient, _AsyncStreamingSender(client))
+        response = await transport.asend(sender, request, policy=self.retry_policy)
+        try:
+            if response.status_code not in expected:
+                await response.aread()
+                self._raise_for(response, expected)
+            yield response
+        finally:
+            await response.aclose()
+
+    def read_error(self, exc: httpx.HTTPError, what: str, received: int) -> TransportError:
+        """The typed error for a body that broke off after ``received`` bytes (not retried: not resumable)."""
+        name = services.endpoints_for(self.service).display_name
+        return TransportError(
+            f"{name} {what} broke off after {received} bytes ({type(exc).__name__}); nothing was kept. "
+            "Run the task again",
+            code="interrupted",
+        )
+
+    # ------------------------------------------------------------------ reference-connector procedures
+
+    def get_authorization_url(self, callback_url: str | None = None) -> dict[str, Any]:
+        """GetOAuthAuthorizationURL: the URL a person opens, plus the state and PKCE verifier to keep."""
+        request = flows.authorization_url(self.get_auth_config(), callback_url=callback_url)
+        return {
+            "url": request.url,
+            "state": request.state,
+            "code_verifier": request.code_verifier,
+            "redirect_uri": request.redirect_uri,
+        }
+
+    def get_access_token_from_code(
+        self,
+        code: str,
+        callback_url: str | None = None,
+        code_verifier: str | None = None,
+        *,
+        include_tokens: bool = False,
+    ) -> dict[str, Any]:
+        """GetOAuthAccessToken: exchange an authorization code, store the tokens, return their metadata."""
+        config = self.get_auth_config()
+        _mask(code, code_verifier)
+        tokens = flows.exchange_code(config, code, callback_url=callback_url, code_verifier=code_verifier)
+        _mask(tokens.access_token, tokens.refresh_token)
+        stored = self.token_manager.store_tokens(self.conn_id, config, tokens)
+        return token_metadata(stored, include_tokens=include_tokens)
+
+    def refresh_access_token(
+        self, refresh_token: str | None = None, *, include_tokens: bool = False
+    ) -> dict[str, Any]:
+        """RefreshOAuthAccessToken: a new access token now (through the manager's locks), or from an
+        explicitly given refresh token; the result is stored and its metadata returned."""
+        config = self.get_auth_config()
+        if refresh_token:
+            _mask(refresh_token)
+            tokens = flows.refresh(config, refresh_token).with_refresh_fallback(refresh_token)
+            _mask(tokens.access_token, tokens.refresh_token)
+            tokens = self.token_manager.store_tokens(self.conn_id, config, tokens)
+        else:
+            tokens = self.token_manager.force_refresh(self.conn_id, config)
+            _mask(tokens.access_token, tokens.refresh_token)
+        return token_metadata(tokens, include_tokens=include_tokens)
+
+    def revoke(self) -> None:
+        """Revoke the connection's grant at the service and drop its stored tokens."""
+        config = self.get_auth_config()
+        if config.uses_static_token:
+            token = config.access_token
+        else:
+            current = self.get_token_set()
+            token = (current.refresh_token if self.service == "box" else None) or current.access_token
+        if not token:
+            raise AuthConfigError(["there is no token to revoke"], self.conn_id)
+        flows.revoke(config, token)
+        if not config.uses_static_token:
+            self.token_store.delete(self.conn_id)
+        self.token_manager.forget(self.conn_id)
+
+    # ------------------------------------------------------------------ connection test
+
+    def describe_account(self) -> str:
+        """Who the token acts as, e.g. ``Demo User <demo@example.com>``; subclasses call their "me" route."""
+        raise NotImplementedError
+
+    def test_connection(self) -> tuple[bool, str]:
+        """(ok, message) for the UI's Test button: who we are connected as and the token's expiry. Never
+        raises; the message carries no secret."""
+        name = services.endpoints_for(self.service).display_name
+        try:
+            who = self.describe_account()
+            tokens = self.get_token_set()
+            remaining = tokens.expires_in()
+            if remaining is None:
+                expiry = "the access token has no expiry"
+            else:
+                expiry = f"the access token is valid for another {describe_duration(remaining)}"
+            return True, f"Connected to {name} as {who}; {expiry}"
+        except DropboxBoxError as exc:
+            return False, self._clean(f"{name} connection test failed: {exc}")
+        except Exception as exc:
+            return False, self._clean(f"{name} connection test failed: {type(exc).__name__}: {exc}")
+
+    def _clean(self, message: str) -> str:
+        secrets: list[str] = list(_MASKED)
+        if self._auth_config is not None:
+            secrets.extend(self._auth_config.secrets_to_mask())
+        for secret in sorted(secrets, key=len, reverse=True):
+            if len(secret) >= 4:
+                message = message.replace(secret, "***")
+        return message
+
+    # ------------------------------------------------------------------ connection forms
 
     @classmethod
     def get_connection_form_widgets(cls) -> dict[str, Any]:

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from dropbox_box_provider.auth import services
 from dropbox_box_provider.auth.config import DEFAULT_CALLBACK_URL, AuthConfig
 from dropbox_box_provider.auth.fields import FIELD_SPECS, IGNORED_EXTRAS
 from dropbox_box_provider.errors import AuthConfigError
@@ -198,7 +199,7 @@ def test_from_connection_reads_standard_fields_and_conn_type() -> None:
         "app-secret",
     )
     assert config.endpoint == "http://127.0.0.1:8765" and config.scopes == ()
-    assert config.resolve_url("https://api.box.com/2.0/users/me?x=1") == (
+    assert services.resolve_url(config, "https://api.box.com/2.0/users/me?x=1") == (
         "http://127.0.0.1:8765/api.box.com/2.0/users/me?x=1"
     )
     assert (
@@ -365,11 +366,11 @@ def test_static_without_access_token() -> None:
     assert one_problem("box", {"auth_scheme": "static", "access_token": "  "}) == expected
 
 
-def test_initiate_off_without_access_token() -> None:
-    assert one_problem("box", {"InitiateOAuth": "OFF"}) == (
-        "initiate_oauth 'OFF' uses the given access token as is, but access_token (OAuthAccessToken) is "
-        "empty; set it, or set initiate_oauth to GETANDREFRESH or REFRESH"
-    )
+def test_initiate_off_without_access_token_parses() -> None:
+    # Headless option 1: InitiateOAuth=OFF with a custom app only to build the authorization URL.
+    config = AuthConfig.from_mapping("dropbox", {"InitiateOAuth": "OFF", "OAuthClientId": "app"})
+    assert config.initiate_oauth == "OFF" and config.access_token is None and config.uses_static_token
+    assert AuthConfig.from_mapping("box", {"InitiateOAuth": "OFF"}).initiate_oauth == "OFF"
 
 
 def test_oauth_needs_client_id_and_box_needs_secret() -> None:
