@@ -16,9 +16,9 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from dropbox_box_provider.content_hash import dropbox_content_hash
 from dropbox_box_provider.emulator.access import Caller, box_caller, emulator_state
 from dropbox_box_provider.emulator.files import Node
-from dropbox_box_provider.emulator.hashing import dropbox_content_hash
 from dropbox_box_provider.emulator.responses import (
     ApiError,
     box_error,

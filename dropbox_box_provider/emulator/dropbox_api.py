@@ -13,9 +13,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from dropbox_box_provider.content_hash import dropbox_content_hash
 from dropbox_box_provider.emulator.access import Caller, dropbox_caller, emulator_state
 from dropbox_box_provider.emulator.files import Node, Tree
-from dropbox_box_provider.emulator.hashing import dropbox_content_hash, dropbox_content_hash_of_chunks
 from dropbox_box_provider.emulator.responses import (
     ApiError,
     bytes_response,
@@ -553,7 +553,7 @@ async def session_finish(request: Request) -> Response:
         return (
             data,
             hashlib.sha1(data, usedforsecurity=False).hexdigest(),
-            dropbox_content_hash_of_chunks(chunks),
+            dropbox_content_hash(data),
         )
 
     data, sha1, content_hash = await asyncio.to_thread(compute) if found.offset > LARGE else compute()

@@ -9,7 +9,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from dropbox_box_provider.emulator.hashing import dropbox_content_hash
+from dropbox_box_provider.content_hash import dropbox_content_hash
 
 
 class Node:

@@ -7,6 +7,7 @@ flipped bytes) come from a loopback TCP proxy in front of it (tests/helpers/drop
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import tracemalloc
 from pathlib import Path
@@ -91,12 +92,17 @@ def test_api_arg_escapes_non_ascii_and_delete_character() -> None:
         normalize_path("/")
 
 
-def test_content_hash_matches_the_emulators_independent_implementation() -> None:
-    from dropbox_box_provider.emulator.hashing import dropbox_content_hash as emulator_hash
-
-    for size in (0, 1, DROPBOX_BLOCK_SIZE - 1, DROPBOX_BLOCK_SIZE, DROPBOX_BLOCK_SIZE + 7):
+def test_content_hash_matches_the_documented_definition_in_any_chunking() -> None:
+    """SHA-256 over the SHA-256 of each 4 MiB block, whatever sizes the bytes arrive in."""
+    for size in (0, 1, DROPBOX_BLOCK_SIZE - 1, DROPBOX_BLOCK_SIZE, 2 * DROPBOX_BLOCK_SIZE + 7):
         data = os.urandom(size)
-        assert dropbox_content_hash(data) == emulator_hash(data)
+        blocks = [data[i : i + DROPBOX_BLOCK_SIZE] for i in range(0, size, DROPBOX_BLOCK_SIZE)]
+        expected = hashlib.sha256(b"".join(hashlib.sha256(b).digest() for b in blocks)).hexdigest()
+        assert dropbox_content_hash(data) == expected
+        hasher = DropboxContentHasher()
+        for start in range(0, size, 1_000_003):
+            hasher.update(data[start : start + 1_000_003])
+        assert hasher.hexdigest() == expected
 
 
 # ----------------------------------------------------------------------------- metadata and folders
