@@ -1,0 +1,251 @@
+"""The example DAGs (and a deferral DAG) under real Airflow: isolated AIRFLOW_HOME, connections in
+AIRFLOW_CONN_* variables pointing at the emulator, token state in the store of the configured
+TokenStoreBackend, ``airflow dags test``."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dropbox_box_provider.auth.config import AuthConfig
+from dropbox_box_provider.auth.manager import TokenManager
+from dropbox_box_provider.auth.tokens import TokenSet
+from dropbox_box_provider.emulator import seed
+from dropbox_box_provider.secrets.token_store import BACKEND_PATH
+from dropbox_box_provider.store import open_store
+from dropbox_box_provider.store.base import TokenStore
+from tests.fixtures.airflow import AirflowEnv
+from tests.fixtures.databases import new_key
+from tests.fixtures.emulator import RunningEmulator
+from tests.operators.conftest import (
+    CALLBACK,
+    Connections,
+    box_connection,
+    box_jwt_connection,
+    box_tokens,
+    dropbox_connection,
+    dropbox_tokens,
+    grants,
+    meta_of,
+)
+
+pytestmark = [pytest.mark.airflow, pytest.mark.slow, pytest.mark.timeout(300)]
+
+EXAMPLES = Path(__file__).parents[2] / "dags_examples"
+TEST_DAGS = Path(__file__).parent / "dags"
+
+
+def json_output(text: str) -> Any:
+    """The JSON a ``-o json`` command printed (warnings may precede it on stdout)."""
+    start = min(i for i in (text.find("\n["), text.find("\n{")) if i >= 0) + 1 if text[:1] not in "[{" else 0
+    return json.loads(text[start:])
+
+
+@dataclass
+class Deployment:
+    """An Airflow home whose secrets backend keeps token state in ``store_url``."""
+
+    airflow: AirflowEnv
+    emulator: RunningEmulator
+    store_url: str
+    key: str
+
+    @property
+    def store(self) -> TokenStore:
+        return open_store(self.store_url, self.key)
+
+    def connection(self, conn_id: str, definition: dict[str, Any]) -> str:
+        self.airflow.env[f"AIRFLOW_CONN_{conn_id.upper()}"] = json.dumps(definition)
+        return conn_id
+
+    def seed(self, conn_id: str, config: AuthConfig, tokens: TokenSet) -> None:
+        """Tokens a person obtained a minute ago, saved as the CLI does."""
+        TokenManager(self.store, clock=lambda: time.time() - 60).store_tokens(conn_id, config, tokens)
+
+    def dags_test(self, dag_id: str, conf: dict[str, Any] | None = None) -> str:
+        args = ["dags", "test", dag_id]
+        if conf is not None:
+            args += ["-c", json.dumps(conf)]
+        proc = self.airflow.run(*args, timeout=240)
+        return proc.stdout + proc.stderr
+
+    def last_run_state(self, dag_id: str) -> str:
+        runs = json_output(self.airflow.run("dags", "list-runs", dag_id, "-o", "json").stdout)
+        return str(runs[0]["state"])
+
+
+@pytest.fixture
+def deployment(
+    airflow_env: AirflowEnv, fresh_emulator: RunningEmulator, tmp_path: Path
+) -> Iterator[Deployment]:
+    from dropbox_box_provider.store.factory import forget_open_stores
+
+    key = new_key()
+    store_url = f"sqlite:///{tmp_path / 'shared' / 'oauth_tokens.db'}"
+    (tmp_path / "shared").mkdir()
+    airflow_env.env["AIRFLOW__CORE__DAGS_FOLDER"] = str(EXAMPLES)
+    airflow_env.env["AIRFLOW__SECRETS__BACKEND"] = BACKEND_PATH
+    airflow_env.env["AIRFLOW__SECRETS__BACKEND_KWARG__STORE"] = store_url
+    airflow_env.env["AIRFLOW__SECRETS__BACKEND_KWARG__KEY"] = key
+    yield Deployment(airflow_env, fresh_emulator, store_url, key)
+    forget_open_stores()
+
+
+def oauth_config(service: str, emulator: RunningEmulator, refresh_token: str | None) -> AuthConfig:
+    demo = {
+        "dropbox": (seed.DEMO_DROPBOX_CLIENT_ID, seed.DEMO_DROPBOX_CLIENT_SECRET),
+        "box": (seed.DEMO_BOX_CLIENT_ID, seed.DEMO_BOX_CLIENT_SECRET),
+    }[service]
+    return AuthConfig(
+        service=service,  # type: ignore[arg-type]
+        client_id=demo[0],
+        client_secret=demo[1],
+        endpoint=emulator.url,
+        callback_url=CALLBACK,
+        initiate_oauth="REFRESH",
+        refresh_token=refresh_token,
+    )
+
+
+def test_example_dags_import_cleanly(deployment: Deployment) -> None:
+    deployment.airflow.run("dags", "reserialize", timeout=240)
+    errors = json_output(deployment.airflow.run("dags", "list-import-errors", "-o", "json").stdout)
+    assert errors == []
+    listed = json_output(deployment.airflow.run("dags", "list", "-o", "json").stdout)
+    assert {d["dag_id"] for d in listed} >= {
+        "oauth_token_refresh",
+        "dropbox_to_box_sync",
+        "box_service_account_report",
+    }
+
+
+def test_oauth_token_refresh_refreshes_every_listed_connection(deployment: Deployment) -> None:
+    emu = deployment.emulator
+    emu.client.configure(access_token_ttl=600)  # beyond the 5 min margin, inside the 30 min window
+    dbx, box = dropbox_tokens(emu), box_tokens(emu)
+    emu.client.configure(access_token_ttl=3600)
+    for conn_id, service, tokens in (("dbx", "dropbox", dbx), ("box", "box", box)):
+        factory = dropbox_connection if service == "dropbox" else box_connection
+        deployment.connection(conn_id, factory(emu, tokens.refresh_token))
+        deployment.seed(conn_id, oauth_config(service, emu, tokens.refresh_token), tokens)
+    versions = {c: meta_of(deployment.store, c).version for c in ("dbx", "box")}  # type: ignore[union-attr]
+
+    output = deployment.dags_test("oauth_token_refresh", {"conn_ids": ["dbx", "box"]})
+    assert deployment.last_run_state("oauth_token_refresh") == "success", output[-4000:]
+    assert grants(emu, "dropbox") == {"ok": 1} and grants(emu, "box") == {"ok": 1}
+    for conn_id, before in versions.items():
+        after = meta_of(deployment.store, conn_id)
+        assert after is not None and after.version > before
+        assert after.expires_at is not None and after.expires_at - time.time() > 3000
+    rotated = deployment.store.read("box")
+    assert rotated is not None and rotated.payload["refresh_token"] != box.refresh_token
+    for secret in (dbx.refresh_token, rotated.payload["refresh_token"], rotated.payload["access_token"]):
+        assert str(secret) not in output
+
+
+def test_dropbox_to_box_sync_copies_new_files(
+    deployment: Deployment, connections: Connections, tmp_path: Path
+) -> None:
+    from dropbox_box_provider.hooks.box import BoxHook
+    from dropbox_box_provider.hooks.dropbox import DropboxHook
+
+    emu = deployment.emulator
+    dbx = dropbox_tokens(emu)
+    deployment.connection("dbx", dropbox_connection(emu, dbx.refresh_token))
+    deployment.connection("box_sa", box_jwt_connection(emu))
+    connections.add("dbx", dropbox_connection(emu, dbx.refresh_token))  # this process's own view of both
+    connections.add("box_sa", box_jwt_connection(emu))
+    dropbox, box = DropboxHook("dbx"), BoxHook("box_sa")
+    dropbox.write_bytes("/inbox/a.csv", b"a,1\n")
+    dropbox.write_bytes("/inbox/b.csv", b"b,2\n")
+    conf = {
+        "dropbox_conn_id": "dbx",
+        "box_conn_id": "box_sa",
+        "dropbox_folder": "/inbox",
+        "pattern": "*.csv",
+        "box_folder": "/from-dropbox",
+        "staging_dir": str(tmp_path / "staging"),
+    }
+    time.sleep(1)  # the emulator's times have whole seconds: the run must start after these files
+
+    output = deployment.dags_test("dropbox_to_box_sync", conf)
+    assert deployment.last_run_state("dropbox_to_box_sync") == "success", output[-4000:]
+    assert {e["name"] for e in box.list_folder("/from-dropbox")} == {"a.csv", "b.csv"}
+    assert box.read_bytes("/from-dropbox/b.csv") == b"b,2\n"
+    assert not any((tmp_path / "staging").iterdir())  # staging removed
+
+    time.sleep(1)
+    dropbox.write_bytes("/inbox/c.csv", b"c,3\n")
+    downloads = emu.client.stats()["dropbox"]["routes"].get("/2/files/download", {}).get("200", 0)
+    output = deployment.dags_test("dropbox_to_box_sync", conf)
+    assert "Downloaded Dropbox /inbox/c.csv" in output and "/inbox/a.csv to" not in output, output[-4000:]
+    assert emu.client.stats()["dropbox"]["routes"]["/2/files/download"]["200"] == downloads + 1
+    assert {e["name"] for e in box.list_folder("/from-dropbox")} == {"a.csv", "b.csv", "c.csv"}
+
+
+def test_box_service_account_report_round_trip(deployment: Deployment, tmp_path: Path) -> None:
+    emu = deployment.emulator
+    deployment.connection("box_sa", box_jwt_connection(emu))
+    conf = {"box_conn_id": "box_sa", "folder": "/reports", "work_dir": str(tmp_path / "work")}
+    output = deployment.dags_test("box_service_account_report", conf)
+    assert deployment.last_run_state("box_service_account_report") == "success", output[-4000:]
+    received = list((tmp_path / "work" / "in").glob("report-*.csv"))
+    assert len(received) == 1 and received[0].read_text().endswith(",42\n")
+    assert grants(emu, "box", "urn:ietf:params:oauth:grant-type:jwt-bearer") == {"ok": 1}  # one token, shared
+
+
+def test_deferrable_sensor_defers_and_resumes_once_authorized(deployment: Deployment) -> None:
+    emu = deployment.emulator
+    airflow = deployment.airflow
+    dags = airflow.home / "dags"
+    shutil.copy(TEST_DAGS / "token_authorized_dag.py", dags / "token_authorized_dag.py")
+    airflow.env["AIRFLOW__CORE__DAGS_FOLDER"] = str(dags)
+    airflow.env["OPERATORS_TEST_CONN_ID"] = deployment.connection("box_person", box_connection(emu, None))
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "airflow", "dags", "test", "token_authorized"],
+        env=airflow.env,
+        cwd=airflow.home,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: list[str] = []
+    deferred = threading.Event()
+
+    def pump() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.append(line)
+            if "running trigger in line" in line:
+                deferred.set()
+
+    reader = threading.Thread(target=pump, daemon=True)
+    reader.start()
+    try:
+        assert deferred.wait(180), "".join(lines)[-4000:]
+        time.sleep(0.5)  # the trigger polls the store and finds nothing yet
+        assert process.poll() is None
+        tokens = box_tokens(emu)  # a person completes the authorization (the CLI stores the tokens)
+        deployment.seed("box_person", oauth_config("box", emu, None), tokens)
+        assert process.wait(timeout=120) == 0, "".join(lines)[-4000:]
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+    reader.join(timeout=10)
+    output = "".join(lines)
+    assert "is not authorized" in output and "deferring" in output, output[-4000:]
+    assert "Trigger completed" in output, output[-4000:]
+    assert deployment.last_run_state("token_authorized") == "success", output[-4000:]
+    assert tokens.access_token not in output and str(tokens.refresh_token) not in output

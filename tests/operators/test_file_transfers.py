@@ -1,0 +1,258 @@
+"""Dropbox and Box upload/download operators, file sensors and RemoteFileTrigger against the emulator:
+glob patterns, overwrite flags, "modified after" filters, and a trigger that fires when a file appears."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from airflow.sdk.serde import deserialize, serialize
+
+from dropbox_box_provider.errors import InvalidRemotePath, ItemExists
+from dropbox_box_provider.operators._transfer import parse_time, split_remote_pattern
+from dropbox_box_provider.operators.box import BoxDownloadOperator, BoxUploadOperator
+from dropbox_box_provider.operators.dropbox import DropboxDownloadOperator, DropboxUploadOperator
+from dropbox_box_provider.sensors.box import BoxFileSensor
+from dropbox_box_provider.sensors.dropbox import DropboxFileSensor
+from dropbox_box_provider.triggers.files import RemoteFileTrigger
+from tests.fixtures.emulator import RunningEmulator
+from tests.operators.conftest import (
+    Connections,
+    box_connection,
+    box_jwt_connection,
+    box_tokens,
+    dropbox_connection,
+    dropbox_tokens,
+)
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture
+def local_files(tmp_path: Path) -> Path:
+    source = tmp_path / "out"
+    source.mkdir()
+    (source / "a.csv").write_text("id\n1\n")
+    (source / "b.csv").write_text("id\n2\n")
+    (source / "notes.txt").write_text("skip me")
+    return source
+
+
+@pytest.fixture
+def dropbox_conn(fresh_emulator: RunningEmulator, connections: Connections) -> str:
+    return connections.add(
+        "dbx_files", dropbox_connection(fresh_emulator, dropbox_tokens(fresh_emulator).refresh_token)
+    )
+
+
+@pytest.fixture
+def box_conn(fresh_emulator: RunningEmulator, connections: Connections) -> str:
+    return connections.add(
+        "box_files", box_connection(fresh_emulator, box_tokens(fresh_emulator).refresh_token)
+    )
+
+
+def run(operator: Any) -> Any:
+    return operator.execute({})
+
+
+def test_remote_patterns_and_times() -> None:
+    assert split_remote_pattern("/in/*.csv") == ("/in", "*.csv")
+    assert split_remote_pattern("/*.csv") == ("/", "*.csv")
+    assert split_remote_pattern("/in/a.csv") == ("/in/a.csv", None)
+    with pytest.raises(InvalidRemotePath, match="last segment"):
+        split_remote_pattern("/in*/a.csv")
+    assert parse_time("2024-05-01T12:00:00Z") == datetime(2024, 5, 1, 12, tzinfo=UTC)
+    assert parse_time("") is None and parse_time(None) is None
+    with pytest.raises(InvalidRemotePath, match="ISO-8601"):
+        parse_time("yesterday")
+
+
+def test_dropbox_upload_glob_overwrite_and_download(
+    dropbox_conn: str, local_files: Path, tmp_path: Path
+) -> None:
+    uploaded = run(
+        DropboxUploadOperator(
+            task_id="up", conn_id=dropbox_conn, local_path=f"{local_files}/*.csv", remote_path="/inbox"
+        )
+    )
+    assert [u["path_display"] for u in uploaded] == ["/inbox/a.csv", "/inbox/b.csv"]
+    json.dumps(uploaded)  # XCom-able
+    (local_files / "a.csv").write_text("id\n11\n")  # same name, new content: Dropbox "add" conflicts
+    single = DropboxUploadOperator(
+        task_id="one", conn_id=dropbox_conn, local_path=str(local_files / "a.csv"), remote_path="/inbox/a.csv"
+    )
+    with pytest.raises(ItemExists, match="overwrite=True"):
+        run(single)
+    single.overwrite = True
+    assert run(single)[0]["size"] == 6
+
+    target = tmp_path / "in"
+    got = run(
+        DropboxDownloadOperator(
+            task_id="down", conn_id=dropbox_conn, remote_path="/inbox/*.CSV", local_path=str(target)
+        )
+    )
+    assert sorted(Path(p).name for p in got) == ["a.csv", "b.csv"]
+    assert (target / "a.csv").read_text() == "id\n11\n"
+
+    future = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    newer = DropboxDownloadOperator(
+        task_id="newer",
+        conn_id=dropbox_conn,
+        remote_path="/inbox/*",
+        local_path=str(target),
+        modified_after=future,
+    )
+    assert run(newer) == []
+    (target / "a.csv").write_text("local edit")
+    keep = DropboxDownloadOperator(
+        task_id="keep",
+        conn_id=dropbox_conn,
+        remote_path="/inbox/a.csv",
+        local_path=str(target / "a.csv"),
+        overwrite=False,
+    )
+    assert run(keep) == [] and (target / "a.csv").read_text() == "local edit"
+
+
+def test_box_upload_glob_overwrite_and_download(box_conn: str, local_files: Path, tmp_path: Path) -> None:
+    uploaded = run(
+        BoxUploadOperator(
+            task_id="up", conn_id=box_conn, local_path=f"{local_files}/*.csv", remote_path="/reports"
+        )
+    )
+    assert [u["name"] for u in uploaded] == ["a.csv", "b.csv"] and all(u["sha1"] for u in uploaded)
+    again = BoxUploadOperator(
+        task_id="again", conn_id=box_conn, local_path=f"{local_files}/a.csv", remote_path="/reports/"
+    )
+    with pytest.raises(ItemExists):
+        run(again)
+    again.overwrite = True
+    assert run(again)[0]["id"] == uploaded[0]["id"]  # a new version of the same file
+
+    target = tmp_path / "in"
+    got = run(
+        BoxDownloadOperator(
+            task_id="down", conn_id=box_conn, remote_path="/reports/*.csv", local_path=str(target)
+        )
+    )
+    assert sorted(Path(p).name for p in got) == ["a.csv", "b.csv"]
+    assert (target / "a.csv").read_text() == "id\n1\n"
+    by_id = run(
+        BoxDownloadOperator(
+            task_id="id", conn_id=box_conn, remote_path=uploaded[1]["id"], local_path=str(tmp_path / "b.csv")
+        )
+    )
+    assert Path(by_id[0]).read_text() == "id\n2\n"
+
+    past = datetime.now(UTC) - timedelta(hours=1)
+    assert (
+        len(
+            run(
+                BoxDownloadOperator(
+                    task_id="p",
+                    conn_id=box_conn,
+                    remote_path="/reports/*",
+                    local_path=str(target),
+                    modified_after=past,
+                )
+            )
+        )
+        == 2
+    )
+    future = past + timedelta(hours=2)
+    assert (
+        run(
+            BoxDownloadOperator(
+                task_id="f",
+                conn_id=box_conn,
+                remote_path="/reports/*",
+                local_path=str(target),
+                modified_after=future,
+            )
+        )
+        == []
+    )
+
+
+def test_file_sensors_poke(dropbox_conn: str, box_conn: str, local_files: Path) -> None:
+    dbx = DropboxFileSensor(task_id="d", conn_id=dropbox_conn, path="/inbox/*.csv", deferrable=False)
+    box = BoxFileSensor(task_id="b", conn_id=box_conn, path="/reports/a.csv", deferrable=False)
+    assert not dbx.poke({}).is_done and not box.poke({}).is_done  # missing folders count as "not yet"
+    run(
+        DropboxUploadOperator(
+            task_id="u1", conn_id=dropbox_conn, local_path=str(local_files / "a.csv"), remote_path="/inbox/"
+        )
+    )
+    run(
+        BoxUploadOperator(
+            task_id="u2", conn_id=box_conn, local_path=str(local_files / "a.csv"), remote_path="/reports/"
+        )
+    )
+    assert dbx.poke({}).xcom_value == ["/inbox/a.csv"]
+    assert box.poke({}).xcom_value == ["a.csv"]
+    future = datetime.now(UTC) + timedelta(hours=1)
+    assert (
+        not BoxFileSensor(
+            task_id="b2", conn_id=box_conn, path="/reports/a.csv", modified_after=future, deferrable=False
+        )
+        .poke({})
+        .is_done
+    )
+
+
+def test_file_trigger_serializes_round_trip() -> None:
+    trigger = RemoteFileTrigger(
+        "box", "box_files", "/reports/*.csv", modified_after="2024-05-01T12:00:00Z", poll_interval=5
+    )
+    classpath, kwargs = trigger.serialize()
+    assert classpath == "dropbox_box_provider.triggers.files.RemoteFileTrigger"
+    restored = deserialize(serialize(kwargs))
+    assert restored == kwargs and RemoteFileTrigger(**restored).serialize() == (classpath, kwargs)
+    assert kwargs["modified_after"] == "2024-05-01T12:00:00+00:00"
+
+
+@pytest.mark.parametrize("service", ["dropbox", "box"])
+def test_file_trigger_fires_when_the_file_appears(
+    service: str, fresh_emulator: RunningEmulator, connections: Connections, local_files: Path
+) -> None:
+    if service == "dropbox":
+        conn_id = connections.add(
+            "dbx_t", dropbox_connection(fresh_emulator, dropbox_tokens(fresh_emulator).refresh_token)
+        )
+        upload: Any = DropboxUploadOperator(
+            task_id="u", conn_id=conn_id, local_path=str(local_files / "b.csv"), remote_path="/drop/"
+        )
+    else:
+        conn_id = connections.add("box_t", box_jwt_connection(fresh_emulator))
+        upload = BoxUploadOperator(
+            task_id="u", conn_id=conn_id, local_path=str(local_files / "b.csv"), remote_path="/drop/"
+        )
+    started = datetime.now(UTC) - timedelta(seconds=2)
+    trigger = RemoteFileTrigger(
+        "dropbox" if service == "dropbox" else "box",
+        conn_id,
+        "/drop/*.csv",
+        modified_after=started.isoformat(),
+        poll_interval=0.2,
+    )
+
+    async def scenario() -> dict[str, Any]:
+        async def producer() -> None:
+            await asyncio.sleep(0.5)
+            await asyncio.to_thread(upload.execute, {})
+
+        task = asyncio.create_task(producer())
+        async for event in trigger.run():
+            await task
+            return dict(event.payload)
+        raise AssertionError("no event")
+
+    payload = asyncio.run(scenario())
+    assert payload["status"] == "success"
+    assert [Path(f).name for f in payload["files"]] == ["b.csv"]
