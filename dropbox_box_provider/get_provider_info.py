@@ -75,11 +75,47 @@ def get_provider_info() -> dict[str, Any]:
                 "external-doc-url": "https://developer.box.com/reference/",
                 "tags": ["service"],
             },
+            {
+                "integration-name": "Dropbox and Box OAuth tokens",
+                "external-doc-url": "https://developer.box.com/guides/authentication/tokens/refresh/",
+                "tags": ["service"],
+            },
         ],
         "hooks": [
             {"integration-name": "Dropbox", "python-modules": ["dropbox_box_provider.hooks.dropbox"]},
             {"integration-name": "Box", "python-modules": ["dropbox_box_provider.hooks.box"]},
         ],
+        "operators": [
+            {
+                "integration-name": "Dropbox",
+                "python-modules": ["dropbox_box_provider.operators.dropbox"],
+            },
+            {"integration-name": "Box", "python-modules": ["dropbox_box_provider.operators.box"]},
+            {
+                "integration-name": "Dropbox and Box OAuth tokens",
+                "python-modules": ["dropbox_box_provider.operators.refresh"],
+            },
+        ],
+        "sensors": [
+            {
+                "integration-name": "Dropbox",
+                "python-modules": [
+                    "dropbox_box_provider.sensors.dropbox",
+                    "dropbox_box_provider.sensors.token",
+                ],
+            },
+            {"integration-name": "Box", "python-modules": ["dropbox_box_provider.sensors.box"]},
+        ],
+        "triggers": [
+            {
+                "integration-name": "Dropbox",
+                "python-modules": [
+                    "dropbox_box_provider.triggers.files",
+                    "dropbox_box_provider.triggers.token",
+                ],
+            },
+        ],
+        "secrets-backends": ["dropbox_box_provider.secrets.token_store.TokenStoreBackend"],
         "connection-types": [
             {
                 "connection-type": conn_type,

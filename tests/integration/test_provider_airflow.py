@@ -29,6 +29,22 @@ def test_provider_info_matches_airflow_schema() -> None:
         jsonschema.validate(get_provider_info(), json.load(f))
 
 
+def test_every_registered_module_and_class_imports() -> None:
+    """A module named in the provider info that fails to import would be skipped silently by Airflow."""
+    import importlib
+
+    info = get_provider_info()
+    integrations = {i["integration-name"] for i in info["integrations"]}
+    for kind in ("hooks", "operators", "sensors", "triggers"):
+        for entry in info[kind]:
+            assert entry["integration-name"] in integrations
+            for module in entry["python-modules"]:
+                importlib.import_module(module)
+    for dotted in [*info["secrets-backends"], *(c["hook-class-name"] for c in info["connection-types"])]:
+        module, _, name = dotted.rpartition(".")
+        assert isinstance(getattr(importlib.import_module(module), name), type)
+
+
 def test_providers_list_shows_the_package(airflow_env: AirflowEnv) -> None:
     out = airflow_env.run("providers", "list", "--output", "json").stdout
     packages = {p["package_name"]: p for p in json.loads(out[out.index("[") :])}
