@@ -17,7 +17,6 @@ from urllib.parse import quote, urlencode
 
 import httpx
 
-from dropbox_box_provider.auth import jwt as box_jwt
 from dropbox_box_provider.auth import services, transport
 from dropbox_box_provider.auth.config import AuthConfig
 from dropbox_box_provider.auth.tokens import TokenSet
@@ -298,6 +297,9 @@ def _ccg_form(config: AuthConfig, client_id: str) -> dict[str, str]:
 
 
 def _fetch_jwt_token(config: AuthConfig, client: httpx.Client, clock: Callable[[], float]) -> TokenSet:
+    # PyJWT and cryptography's key loading cost ~0.5 s to import: only JWT connections pay for them.
+    from dropbox_box_provider.auth import jwt as box_jwt
+
     settings = box_jwt.resolve_jwt_settings(config)
     offset = 0.0
     for attempt in range(box_jwt.MAX_SKEW_RETRIES + 1):

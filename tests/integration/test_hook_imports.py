@@ -14,6 +14,8 @@ NEVER = ("dropbox_box_provider.emulator", "dropbox_box_provider.cli", "uvicorn",
 # `import airflow.sdk` itself loads SQLAlchemy's PostgreSQL dialect (airflow.models.dagbundle ->
 # airflow.utils.sqlalchemy); the hooks must not add it where Airflow does not.
 NOT_ADDED = ("sqlalchemy.dialects.postgresql",)
+# Box JWT signing (PyJWT, the JWT key loader) loads only when a JWT connection fetches a token.
+ON_DEMAND = ("jwt", "dropbox_box_provider.auth.jwt")
 
 
 def _matches(name: str, prefixes: tuple[str, ...]) -> bool:
@@ -43,3 +45,4 @@ def test_hook_import_loads_no_heavy_module(module: str, tmp_path: Path, airflow_
     assert module in loaded and "httpx" in loaded  # the probe really imported the hook
     assert sorted(n for n in loaded if _matches(n, NEVER)) == []
     assert sorted(n for n in loaded - airflow_baseline if _matches(n, NOT_ADDED)) == []
+    assert sorted(n for n in loaded - airflow_baseline if _matches(n, ON_DEMAND)) == []
