@@ -87,6 +87,22 @@ def seed_fingerprint(config: AuthConfig) -> str | None:
     return fingerprint(seed) if seed else None
 
 
+_SEEDS: dict[int, tuple[AuthConfig, str | None]] = {}
+_SEEDS_LIMIT = 1024
+
+
+def _seed_of(config: AuthConfig) -> str | None:
+    """``seed_fingerprint`` memoized per config object: the HMAC would dominate the no-I/O hot path."""
+    entry = _SEEDS.get(id(config))
+    if entry is not None and entry[0] is config:
+        return entry[1]
+    seed = seed_fingerprint(config)
+    if len(_SEEDS) >= _SEEDS_LIMIT:
+        _SEEDS.clear()
+    _SEEDS[id(config)] = (config, seed)  # holding the config keeps its id from being reused
+    return seed
+
+
 @dataclass(frozen=True)
 class _CacheEntry:
     seed: str | None
@@ -146,7 +162,7 @@ class TokenManager:
         """
         if _is_static(config):
             return self._static_token(conn_id, config)
-        seed = seed_fingerprint(config)
+        seed = _seed_of(config)
         tokens = self._cached(conn_id, seed, config.refresh_margin)
         if tokens is not None:
             return tokens
@@ -166,7 +182,7 @@ class TokenManager:
                 ],
                 conn_id,
             )
-        return self._renew(conn_id, config, seed_fingerprint(config), force=True, interactive=False)
+        return self._renew(conn_id, config, _seed_of(config), force=True, interactive=False)
 
     def invalidate(self, conn_id: str, access_token: str, config: AuthConfig | None = None) -> bool:
         """After a 401: forget ``access_token``; mark it expired in the store if it is still the stored one.
@@ -209,7 +225,7 @@ class TokenManager:
         The connection's present seed and verifier are recorded as used, so neither overrides these tokens.
         ``force`` overwrites a record that cannot be decrypted (lost key) instead of refusing.
         """
-        seed = seed_fingerprint(config)
+        seed = _seed_of(config)
         with _thread_lock(self.store.url, conn_id), self.store.locked(conn_id) as locked:
             previous = None if force else locked.record
             stored = self._write(

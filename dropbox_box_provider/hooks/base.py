@@ -212,7 +212,7 @@ class BaseOAuthHook(BaseHook):
 
         return resolve_token_store(self.get_auth_config())
 
-    @property
+    @cached_property
     def token_manager(self) -> TokenManager:
         """The process-wide TokenManager of this hook's store."""
         return manager_for(self.token_store)
