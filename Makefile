@@ -11,7 +11,7 @@ bootstrap:
 	@$(UV) sync --frozen --quiet
 
 demo: bootstrap
-	@$(UV) run --frozen python -m dropbox_box_provider.demo $(if $(UI),--ui,)
+	@$(UV) run --frozen python -m demo $(if $(UI),--ui,)
 
 lint: bootstrap
 	$(UV) run --frozen ruff check .
