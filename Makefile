@@ -3,6 +3,8 @@ SHELL := /bin/bash
 PYTHON ?= python3
 UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 export UV_LINK_MODE ?= copy
+# The suite is dominated by Airflow and server subprocesses: one pytest worker per core (at most 4).
+PYTEST_WORKERS ?= -n auto --maxprocesses 4
 
 .PHONY: demo test test-compat lint bench reliability bootstrap clean
 
@@ -19,7 +21,7 @@ lint: bootstrap
 	$(UV) run --frozen mypy
 
 test: lint
-	$(UV) run --frozen pytest $(PYTEST_ARGS)
+	$(UV) run --frozen pytest $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 test-compat: bootstrap
 	bash .ci/compat

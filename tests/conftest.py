@@ -31,4 +31,5 @@ pytest_plugins = [
     "tests.fixtures.emulator",
     "tests.fixtures.airflow",
     "tests.fixtures.databases",
+    "tests.reliability.figures",
 ]

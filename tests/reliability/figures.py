@@ -1,13 +1,12 @@
 """Figures of the reliability and security suites: collected per session, printed at the end, saved as JSON.
 
-Tests call ``add``; the conftests of tests/reliability and tests/security print the totals in the terminal
-summary (once, whichever conftest runs first) and write them to ``reliability_figures.json`` in pytest's
-base temporary directory.
+A pytest plugin (listed in tests/conftest.py): tests call ``add``; under xdist each worker hands its figures
+to the controller, which prints the totals in the terminal summary and writes them to
+``reliability_figures.json`` in pytest's base temporary directory. ``--full`` selects the heavy sizes.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import threading
@@ -18,10 +17,10 @@ from typing import Any
 import pytest
 
 FULL_ENV = "RELIABILITY_FULL"
+_WORKER_KEY = "reliability_figures"
 
 _lock = threading.Lock()
 _figures: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-_printed = False
 
 
 def add(section: str, **counts: int) -> None:
@@ -44,30 +43,42 @@ def totals() -> dict[str, int]:
     return {key: sum(values.get(key, 0) for values in data.values()) for key in keys}
 
 
-def add_full_option(parser: pytest.Parser) -> None:
-    """Register ``--full`` (heavy trial sizes) unless the other suite's conftest already did."""
-    # The other suite's conftest may have registered it already (both load under `make reliability`).
-    with contextlib.suppress(ValueError):
-        parser.addoption(
-            "--full",
-            action="store_true",
-            default=False,
-            help=f"run the reliability trials at full size (also: {FULL_ENV}=1); default is the quick size",
-        )
-
-
 def is_full(config: pytest.Config) -> bool:
     """True with ``--full`` or ``RELIABILITY_FULL=1``."""
     return bool(config.getoption("--full", default=False)) or os.environ.get(FULL_ENV) == "1"
 
 
-def terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
-    """Print the figures (once per session) and save them as JSON."""
-    global _printed  # noqa: PLW0603
+@pytest.fixture(scope="session")
+def full_size(pytestconfig: pytest.Config) -> bool:
+    """True when the heavy (``make reliability``) sizes are wanted."""
+    return is_full(pytestconfig)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--full",
+        action="store_true",
+        default=False,
+        help=f"run the reliability trials at full size (also: {FULL_ENV}=1); default is the quick size",
+    )
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:  # an xdist worker: the controller merges and prints
+        workeroutput[_WORKER_KEY] = json.dumps(snapshot())
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    for section, values in json.loads(node.workeroutput.get(_WORKER_KEY, "{}")).items():
+        add(section, **values)
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     data = snapshot()
-    if _printed or not data:
+    if not data or hasattr(config, "workerinput"):
         return
-    _printed = True
     mode = "full" if is_full(config) else "quick"
     terminalreporter.section(f"reliability and security figures ({mode})")
     for section, values in data.items():
