@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from dropbox_box_provider.errors import DropboxBoxError, ItemNotFound, ServiceError
+from dropbox_box_provider.errors import DropboxBoxError, ItemNotFound
 from dropbox_box_provider.operators._transfer import (
     iso_or_none,
     modified_after,
@@ -37,8 +37,6 @@ async def afind_dropbox_files(
     hook: DropboxHook, path: str, after: datetime | None = None
 ) -> list[dict[str, Any]]:
     """Async twin of ``operators.dropbox.find_dropbox_files``."""
-    from dropbox_box_provider.operators.dropbox import is_not_found
-
     folder, pattern = split_remote_pattern(path)
     try:
         if pattern is None:
@@ -47,10 +45,8 @@ async def afind_dropbox_files(
             entries = [
                 e async for e in hook.alist_folder(folder) if name_matches(str(e.get("name", "")), pattern)
             ]
-    except ServiceError as exc:
-        if is_not_found(exc):
-            return []
-        raise
+    except ItemNotFound:
+        return []
     return [
         e
         for e in entries

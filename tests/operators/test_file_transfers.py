@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from airflow.sdk.serde import deserialize, serialize
 
-from dropbox_box_provider.errors import InvalidRemotePath, ItemExists
+from dropbox_box_provider.errors import InvalidRemotePath, ItemExists, ItemNotFound
 from dropbox_box_provider.operators._transfer import parse_time, split_remote_pattern
 from dropbox_box_provider.operators.box import BoxDownloadOperator, BoxUploadOperator
 from dropbox_box_provider.operators.dropbox import DropboxDownloadOperator, DropboxUploadOperator
@@ -118,6 +118,18 @@ def test_dropbox_upload_glob_overwrite_and_download(
         overwrite=False,
     )
     assert run(keep) == [] and (target / "a.csv").read_text() == "local edit"
+
+
+def test_a_missing_single_file_fails_while_an_empty_glob_downloads_nothing(
+    dropbox_conn: str, box_conn: str, tmp_path: Path
+) -> None:
+    target = tmp_path / "downloads"
+    for operator, conn in ((DropboxDownloadOperator, dropbox_conn), (BoxDownloadOperator, box_conn)):
+        with pytest.raises(ItemNotFound):
+            run(operator(task_id="gone", conn_id=conn, remote_path="/nowhere/x.csv", local_path=str(target)))
+        empty = operator(task_id="none", conn_id=conn, remote_path="/nowhere/*.csv", local_path=str(target))
+        assert run(empty) == []
+    assert not target.exists() or list(target.iterdir()) == []
 
 
 def test_box_upload_glob_overwrite_and_download(box_conn: str, local_files: Path, tmp_path: Path) -> None:
