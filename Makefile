@@ -3,8 +3,9 @@ SHELL := /bin/bash
 PYTHON ?= python3
 UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 export UV_LINK_MODE ?= copy
-# The suite is dominated by Airflow and server subprocesses: one pytest worker per core (at most 4).
-PYTEST_WORKERS ?= -n auto --maxprocesses 4
+# The suite is dominated by Airflow and server subprocesses: one pytest worker per core (at most 4),
+# each taking whole files so module-scoped servers (api-server, Chromium) start once per file.
+PYTEST_WORKERS ?= -n auto --maxprocesses 4 --dist loadfile
 
 .PHONY: demo test test-compat lint bench reliability bootstrap clean
 

@@ -127,7 +127,8 @@ class RemoteDownloadOperator(BaseOperator):
                 self.log.info("Keeping existing %s (overwrite=False)", target)
                 continue
             self.download_one(hook, entry, target)
-            self.log.info("Downloaded %s %s to %s", self.service_name, entry.get("name"), target)
+            where = entry.get("path_display") or f"{entry.get('name')} (id {entry.get('id')})"
+            self.log.info("Downloaded %s %s to %s", self.service_name, where, target)
             written.append(str(target))
         if not entries:
             self.log.info(

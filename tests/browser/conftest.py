@@ -35,14 +35,18 @@ CHROMIUM_ARGS = [
 ]
 #: Tall enough that a whole connection dialog fits, so element screenshots show every field.
 VIEWPORT = {"width": 1280, "height": 2600}
-#: Where the final form screenshots are copied for the closing note of the issue.
-SHARED_SCREENS = Path(os.environ.get("BROWSER_SCREENS_DIR", "/tmp/screens"))
+#: Set BROWSER_SCREENS_DIR to also collect the final form screenshots there (docs/screenshots come from it).
+SHARED_SCREENS = os.environ.get("BROWSER_SCREENS_DIR")
 ACTION_TIMEOUT_MS = 30_000
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[Browser]:
-    """One headless Chromium for the session; each test opens its own context (a fresh profile)."""
+    """One headless Chromium per test module; each test opens its own context (a fresh profile).
+
+    Module scope, not session: Playwright's sync API keeps an asyncio loop running in this thread while
+    it is started, and any later test of the worker that calls ``asyncio.run`` would fail.
+    """
     if not CHROMIUM.exists():
         skip_or_fail("REQUIRE_BROWSER", f"Chromium not found at {CHROMIUM}: apt-get install chromium")
     try:
@@ -109,9 +113,10 @@ class Screenshots:
             raise AssertionError(f"{type(exc).__name__}: {exc}\n{self.note()}") from exc
 
     def publish(self, source: Path, name: str) -> None:
-        """Copy a final screenshot to the shared directory the closing note attaches from."""
-        SHARED_SCREENS.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(source, SHARED_SCREENS / name)
+        """Copy a final screenshot to BROWSER_SCREENS_DIR, when set."""
+        if SHARED_SCREENS:
+            Path(SHARED_SCREENS).mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, Path(SHARED_SCREENS) / name)
 
 
 @pytest.fixture
