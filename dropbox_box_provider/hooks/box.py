@@ -182,6 +182,7 @@ class BoxHook(BaseOAuthHook):
         super().__init__(conn_id, retry_policy=retry_policy, timeout=timeout)
         self._as_user_override = as_user
         self._paths: dict[str, _Item] = {}
+        self._download_client: httpx.Client | None = None
 
     # Airflow < 3.2 reads these two only from the hook's own class dict, never from a base class.
     @classmethod
@@ -743,8 +744,6 @@ class BoxHook(BaseOAuthHook):
         try:
             with os.fdopen(fd, "wb") as handle:
                 self._fetch_into(info, handle)
-                handle.flush()
-                os.fsync(handle.fileno())
             os.replace(temp_name, target)
         except BaseException:
             Path(temp_name).unlink(missing_ok=True)
@@ -780,6 +779,19 @@ class BoxHook(BaseOAuthHook):
             "download_not_ready",
         )
 
+    def _plain_client(self) -> httpx.Client:
+        """The hook's client for pre-signed download URLs: no bearer token, kept alive across files."""
+        if self._download_client is None or self._download_client.is_closed:
+            self._download_client = transport.new_client(timeout=self.timeout)
+        return self._download_client
+
+    def close(self) -> None:
+        """Close the API client and the download client."""
+        super().close()
+        if self._download_client is not None:
+            self._download_client.close()
+            self._download_client = None
+
     def _fetch_into(self, info: dict[str, Any], handle: IO[bytes]) -> None:
         """Stream a file's bytes into ``handle``, resuming with Range after a broken link; SHA-1 checked.
 
@@ -794,54 +806,52 @@ class BoxHook(BaseOAuthHook):
         location: str | None = None
         start = time.monotonic()
         attempt = 0
-        with transport.new_client() as plain:
-            while True:
-                attempt += 1
-                try:
-                    if location is None:
-                        location = self._content_location(file_id)
-                    headers = {"Range": f"bytes={written}-"} if written else {}
-                    with plain.stream("GET", self._download_url(location), headers=headers) as response:
-                        status = response.status_code
-                        resumed = status == 206 and response.headers.get("content-range", "").startswith(
-                            f"bytes {written}-"
-                        )
-                        if status in (200, 206) and written and not resumed:
-                            handle.seek(0)  # the server sent the whole file (or another range): start over
-                            handle.truncate()
-                            digest, written = hashlib.sha1(usedforsecurity=False), 0
-                            progress.reset_to(0)
-                        if status in (403, 404, 410):
-                            location = None  # the pre-signed link expired: ask Box for a new one
-                            raise httpx.ReadError(f"the download link answered HTTP {status}")
-                        if status not in (200, 206) or (status == 206 and not resumed):
-                            response.read()
-                            delay = policy.next_delay(attempt, response, time.monotonic() - start)
-                            if delay is None:
-                                raise services.error_from_response("box", response, self.conn_id)
-                            time.sleep(delay)
-                            continue
-                        for block in response.iter_bytes(DOWNLOAD_CHUNK):
-                            handle.write(block)
-                            digest.update(block)
-                            written += len(block)
-                            progress.update(len(block))
-                    if written < size:
-                        raise httpx.ReadError(f"the download ended after {written} of {size} bytes")
-                    break
-                except httpx.TransportError as exc:
-                    delay = policy.next_delay(attempt, exc, time.monotonic() - start)
-                    if delay is None:
-                        raise TransportError(
-                            f"downloading Box file {name!r} ({file_id}) failed after {attempt} attempt(s) at "
-                            f"{written} of {size} bytes ({type(exc).__name__}); nothing was written to the "
-                            "destination. Run the task again",
-                            code="download_failed",
-                        ) from exc
-                    self.log.warning(
-                        "Box download of %r interrupted (%s); resuming in %.2f s", name, exc, delay
+        plain = self._plain_client()
+        while True:
+            attempt += 1
+            try:
+                if location is None:
+                    location = self._content_location(file_id)
+                headers = {"Range": f"bytes={written}-"} if written else {}
+                with plain.stream("GET", self._download_url(location), headers=headers) as response:
+                    status = response.status_code
+                    resumed = status == 206 and response.headers.get("content-range", "").startswith(
+                        f"bytes {written}-"
                     )
-                    time.sleep(delay)
+                    if status in (200, 206) and written and not resumed:
+                        handle.seek(0)  # the server sent the whole file (or another range): start over
+                        handle.truncate()
+                        digest, written = hashlib.sha1(usedforsecurity=False), 0
+                        progress.reset_to(0)
+                    if status in (403, 404, 410):
+                        location = None  # the pre-signed link expired: ask Box for a new one
+                        raise httpx.ReadError(f"the download link answered HTTP {status}")
+                    if status not in (200, 206) or (status == 206 and not resumed):
+                        response.read()
+                        delay = policy.next_delay(attempt, response, time.monotonic() - start)
+                        if delay is None:
+                            raise services.error_from_response("box", response, self.conn_id)
+                        time.sleep(delay)
+                        continue
+                    for block in response.iter_bytes(DOWNLOAD_CHUNK):
+                        handle.write(block)
+                        digest.update(block)
+                        written += len(block)
+                        progress.update(len(block))
+                if written < size:
+                    raise httpx.ReadError(f"the download ended after {written} of {size} bytes")
+                break
+            except httpx.TransportError as exc:
+                delay = policy.next_delay(attempt, exc, time.monotonic() - start)
+                if delay is None:
+                    raise TransportError(
+                        f"downloading Box file {name!r} ({file_id}) failed after {attempt} attempt(s) at "
+                        f"{written} of {size} bytes ({type(exc).__name__}); nothing was written to the "
+                        "destination. Run the task again",
+                        code="download_failed",
+                    ) from exc
+                self.log.warning("Box download of %r interrupted (%s); resuming in %.2f s", name, exc, delay)
+                time.sleep(delay)
         progress.finish()
         expected = info.get("sha1")
         if expected and digest.hexdigest() != expected:
