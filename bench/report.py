@@ -1,0 +1,206 @@
+"""Figures with median and spread, the machine/versions header, and the JSON + Markdown result files."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+PACKAGES = ("airflow-provider-dropbox-box", "apache-airflow", "httpx", "dropbox", "box-sdk-gen", "SQLAlchemy")
+
+
+def summarize(values: list[float], unit: str) -> dict[str, Any]:
+    """Median, min, max, relative spread ((max - min) / median) of one figure's repetitions."""
+    clean = [float(v) for v in values]
+    if not clean:
+        return {"unit": unit, "n": 0, "median": None, "min": None, "max": None, "spread": None, "values": []}
+    median = statistics.median(clean)
+    spread = (max(clean) - min(clean)) / median if median else 0.0
+    return {
+        "unit": unit,
+        "n": len(clean),
+        "median": median,
+        "min": min(clean),
+        "max": max(clean),
+        "spread": spread,
+        "values": [round(v, 6) for v in clean],
+    }
+
+
+def _version(name: str) -> str | None:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _memory_total() -> int | None:
+    try:
+        with open("/proc/meminfo") as handle:
+            for line in handle:
+                if line.startswith("MemTotal:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine_info() -> dict[str, Any]:
+    """Where the figures come from: CPU, memory, OS, Python, package versions, load at the start."""
+    return {
+        "cpu": _cpu_model(),
+        "cpus": os.cpu_count(),
+        "memory_bytes": _memory_total(),
+        "platform": platform.platform(),
+        "python": sys.version.split()[0],
+        "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+        "versions": {name: _version(name) for name in PACKAGES},
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+
+
+def write_json(results: dict[str, Any], path: Path) -> None:
+    """The full result tree, every repetition's value included."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2, sort_keys=False) + "\n")
+
+
+def _fmt(figure: dict[str, Any] | None, digits: int = 2) -> str:
+    if not figure or figure.get("median") is None:
+        return "-"
+    median, low, high = figure["median"], figure["min"], figure["max"]
+    if figure["n"] == 1:
+        return f"{median:.{digits}f}"
+    return f"{median:.{digits}f} ({low:.{digits}f}-{high:.{digits}f})"
+
+
+def _target(ok: bool | None) -> str:
+    return "-" if ok is None else ("met" if ok else "**missed**")
+
+
+def markdown(results: dict[str, Any]) -> str:
+    """Tables per scenario: median (min-max) over the repetitions, and each target met or missed."""
+    info = results["machine"]
+    settings = results["settings"]
+    mem = info.get("memory_bytes")
+    lines = [
+        f"# Benchmark results ({settings['mode']} mode)",
+        "",
+        f"Machine: {info['cpu']}, {info['cpus']} CPUs, "
+        f"{(mem or 0) / 2**30:.0f} GiB RAM, {info['platform']}, Python {info['python']}; "
+        f"load average at start {', '.join(f'{x:.1f}' for x in info.get('load_average') or [])}.",
+        "Versions: " + ", ".join(f"{k} {v}" for k, v in info["versions"].items() if v) + ".",
+        f"Every figure is the median of {settings['repetitions']} repetitions, with (min-max).",
+        "",
+    ]
+    lines += _fleet_md(results.get("fleet"))
+    lines += _hot_md(results.get("hot_path"))
+    lines += _transfers_md(results.get("transfers"))
+    lines += _imports_md(results.get("imports"))
+    targets = results.get("targets", [])
+    if targets:
+        lines += ["## Targets", "", "| target | measured | result |", "|---|---|---|"]
+        lines += [f"| {t['target']} | {t['measured']} | {_target(t['met'])} |" for t in targets]
+        lines.append("")
+    return "\n".join(lines) + "\n"
+
+
+def _fleet_md(fleet: dict[str, Any] | None) -> list[str]:
+    if not fleet:
+        return []
+    lines = [
+        "## 1. Fleet refresh economy",
+        "",
+        f"P processes share one connection and call an authorized `users/me` in a loop for "
+        f"{fleet['duration_s']} s with access_token_ttl = {fleet['ttl_s']} s, Box refresh grace off. "
+        "Grants per TTL window: token-endpoint refresh grants / token lifetimes elapsed (minimum 1.0).",
+        "",
+        "| service | client | P | grants per TTL window | invalid_grant | failed calls | calls |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for row in fleet["runs"]:
+        if row.get("skipped"):
+            lines.append(
+                f"| {row['service']} | {row['client']} | {row['processes']} | skipped: "
+                f"{row['skipped']} | | | |"
+            )
+            continue
+        lines.append(
+            f"| {row['service']} | {row['client']} | {row['processes']} | {_fmt(row['grants_per_window'])} | "
+            f"{_fmt(row['invalid_grant'], 0)} | {_fmt(row['failed_calls'], 0)} | {_fmt(row['calls'], 0)} |"
+        )
+    return [*lines, ""]
+
+
+def _hot_md(hot: dict[str, Any] | None) -> list[str]:
+    if not hot:
+        return []
+    lines = [
+        "## 2. Hot path (valid token)",
+        "",
+        "| service | what | client | µs per call | x raw httpx |",
+        "|---|---|---|---:|---:|",
+    ]
+    for row in hot["rows"]:
+        ratio = row.get("ratio_to_raw")
+        lines.append(
+            f"| {row['service']} | {row['what']} | {row['client']} | {_fmt(row['us_per_call'], 1)} | "
+            f"{'-' if ratio is None else f'{ratio:.2f}'} |"
+        )
+    return [*lines, ""]
+
+
+def _transfers_md(transfers: dict[str, Any] | None) -> list[str]:
+    if not transfers:
+        return []
+    lines = [
+        "## 3. Transfers",
+        "",
+        "Throughput in MB/s (10^6 bytes); peak RSS growth of the child process over its repetitions "
+        "(`resource.getrusage` high-water mark minus the mark before the first transfer).",
+        "",
+        "| service | op | files | client | MB/s | x raw httpx | peak RSS growth MiB |",
+        "|---|---|---|---|---:|---:|---:|",
+    ]
+    for row in transfers["rows"]:
+        ratio = row.get("ratio_to_raw")
+        lines.append(
+            f"| {row['service']} | {row['op']} | {row['label']} | {row['client']} | "
+            f"{_fmt(row['mb_per_s'], 1)} | "
+            f"{'-' if ratio is None else f'{ratio:.2f}'} | {row['peak_rss_growth_mib']:.1f} |"
+        )
+    return [*lines, ""]
+
+
+def _imports_md(imports: dict[str, Any] | None) -> list[str]:
+    if not imports:
+        return []
+    lines = [
+        "## 4. Import cost",
+        "",
+        "`python -X importtime`: cumulative ms of the module's own import tree, in a process that imported "
+        "`airflow.sdk` first (so shared dependencies are not counted).",
+        "",
+        "| module | ms beyond airflow.sdk |",
+        "|---|---:|",
+    ]
+    for row in imports["rows"]:
+        lines.append(f"| `{row['module']}` | {_fmt(row['ms'], 1)} |")
+    return [*lines, ""]

@@ -1,0 +1,74 @@
+"""Benchmark sizes per mode: full (``make bench``), quick (about a minute or two), smoke (tiny, for tests)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+MiB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every knob of one run."""
+
+    mode: str
+    repetitions: int
+    fleet_processes: tuple[int, ...]
+    fleet_duration: float
+    fleet_ttl: float
+    fleet_think: float
+    hot_calls: int
+    hot_token_calls: int
+    small_files: int
+    small_size: int
+    large_size: int
+    import_repetitions: int
+    fleet_variants: tuple[str, ...] = field(default=())
+
+
+FULL = Settings(
+    mode="full",
+    repetitions=5,
+    fleet_processes=(4, 16, 64),
+    fleet_duration=8.0,
+    fleet_ttl=2.0,
+    fleet_think=0.05,
+    hot_calls=400,
+    hot_token_calls=20000,
+    small_files=200,
+    small_size=1 * MiB,
+    large_size=1024 * MiB,
+    import_repetitions=5,
+)
+
+QUICK = Settings(
+    mode="quick",
+    repetitions=5,
+    fleet_processes=(4, 16),
+    fleet_duration=3.0,
+    fleet_ttl=1.0,
+    fleet_think=0.05,
+    hot_calls=100,
+    hot_token_calls=5000,
+    small_files=20,
+    small_size=1 * MiB,
+    large_size=64 * MiB,
+    import_repetitions=5,
+)
+
+SMOKE = Settings(
+    mode="smoke",
+    repetitions=2,
+    fleet_processes=(2,),
+    fleet_duration=1.0,
+    fleet_ttl=0.5,
+    fleet_think=0.05,
+    hot_calls=5,
+    hot_token_calls=50,
+    small_files=2,
+    small_size=64 * 1024,
+    large_size=21 * MiB,
+    import_repetitions=1,
+)
+
+MODES = {"full": FULL, "quick": QUICK, "smoke": SMOKE}

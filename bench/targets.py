@@ -1,0 +1,122 @@
+"""The issue's targets, checked against a run's figures (met / missed, with the measured value)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _median(figure: dict[str, Any] | None) -> float | None:
+    return None if not figure else figure.get("median")
+
+
+def _fleet_targets(fleet: dict[str, Any]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    provider = [r for r in fleet["runs"] if r.get("kind") == "provider"]
+    if not provider:
+        return out
+    top = max(r["processes"] for r in provider)
+    for row in provider:
+        if row["processes"] != top or row["service"] != "box":
+            continue
+        value = _median(row["grants_per_window"])
+        out.append(
+            {
+                "target": f"Box {row['client']}: refresh grants per TTL window ≤ 1.05 at P = {top}",
+                "measured": f"{value:.2f}",
+                "met": value is not None and value <= 1.05,
+            }
+        )
+    invalid = sum(max(r["invalid_grant"]["values"] or [0]) for r in provider)
+    failed = sum(max(r["failed_calls"]["values"] or [0]) for r in provider)
+    out.append(
+        {
+            "target": "provider: zero invalid_grant (and zero failed calls) at every P",
+            "measured": f"{invalid:.0f} invalid_grant, {failed:.0f} failed calls (worst repetition, summed)",
+            "met": invalid == 0,
+        }
+    )
+    return out
+
+
+def _hot_targets(hot: dict[str, Any]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for service in ("box", "dropbox"):
+        rows = [r for r in hot["rows"] if r["service"] == service]
+        request = [r for r in rows if r["what"] != "valid token"]
+        provider = next(r for r in request if r["client"].startswith("provider"))
+        sdk = next(r for r in request if not r["client"].startswith(("provider", "raw")))
+        ratio = provider["ratio_to_raw"]
+        out.append(
+            {
+                "target": f"{service}: authorized call ≤ 1.1x raw httpx",
+                "measured": f"{ratio:.2f}x",
+                "met": ratio <= 1.1,
+            }
+        )
+        out.append(
+            {
+                "target": f"{service}: authorized call faster than the SDK",
+                "measured": f"{_median(provider['us_per_call']):.0f} vs {_median(sdk['us_per_call']):.0f} µs",
+                "met": _median(provider["us_per_call"]) < _median(sdk["us_per_call"]),  # type: ignore[operator]
+            }
+        )
+        token = [r for r in rows if r["what"] == "valid token"]
+        ours = next(r for r in token if r["client"].startswith("provider"))
+        theirs = next(r for r in token if not r["client"].startswith("provider"))
+        out.append(
+            {
+                "target": f"{service}: valid token faster than the SDK's per-request step",
+                "measured": f"{_median(ours['us_per_call']):.1f} vs {_median(theirs['us_per_call']):.1f} µs",
+                "met": _median(ours["us_per_call"]) < _median(theirs["us_per_call"]),  # type: ignore[operator]
+            }
+        )
+    return out
+
+
+def _transfer_targets(transfers: dict[str, Any]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for row in transfers["rows"]:
+        if row["client"] != "provider hooks":
+            continue
+        out.append(
+            {
+                "target": f"{row['service']} {row['op']} {row['label']}: ≥ 0.8x raw httpx",
+                "measured": f"{row['ratio_to_raw']:.2f}x",
+                "met": row["ratio_to_raw"] >= 0.8,
+            }
+        )
+        if row["label"].startswith("1 x"):
+            out.append(
+                {
+                    "target": f"{row['service']} {row['op']} {row['label']}: peak RSS growth < 64 MiB",
+                    "measured": f"{row['peak_rss_growth_mib']:.1f} MiB",
+                    "met": row["peak_rss_growth_mib"] < 64,
+                }
+            )
+    return out
+
+
+def _import_targets(imports: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        {
+            "target": f"`{row['module']}` import ≤ 25 ms beyond airflow.sdk",
+            "measured": f"{_median(row['ms']):.1f} ms",
+            "met": (_median(row["ms"]) or 0) <= 25,
+        }
+        for row in imports["rows"]
+        if row["kind"] == "provider"
+    ]
+
+
+def evaluate(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """One entry per target for every scenario that ran."""
+    out: list[dict[str, Any]] = []
+    if results.get("fleet"):
+        out += _fleet_targets(results["fleet"])
+    if results.get("hot_path"):
+        out += _hot_targets(results["hot_path"])
+    if results.get("transfers"):
+        out += _transfer_targets(results["transfers"])
+    if results.get("imports"):
+        out += _import_targets(results["imports"])
+    return out

@@ -1,0 +1,92 @@
+"""The benchmark runner's code paths, once, with tiny sizes (``python -m bench --smoke``): every scenario
+produces sane counts and the provider never sees invalid_grant. Timings are not asserted (benchmarks are
+not tests)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+pytest.importorskip("dropbox")
+pytest.importorskip("box_sdk_gen")
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    out = tmp_path_factory.mktemp("bench")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+    result = subprocess.run(
+        [sys.executable, "-m", "bench", "--smoke", "--out", str(out)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert (out / "latest.md").read_text().startswith("# Benchmark results (smoke mode)")
+    return json.loads((out / "latest.json").read_text())
+
+
+def test_header_and_no_scenario_errors(smoke: dict) -> None:
+    assert smoke["errors"] == {}
+    assert smoke["machine"]["cpus"] >= 1 and smoke["machine"]["versions"]["httpx"]
+    assert smoke["settings"]["mode"] == "smoke"
+    assert smoke["targets"], "the targets were evaluated"
+
+
+def test_fleet_counts_and_no_invalid_grant_for_the_provider(smoke: dict) -> None:
+    skipped = [r for r in smoke["fleet"]["runs"] if r.get("skipped")]
+    if os.environ.get("REQUIRE_POSTGRES") == "1":
+        assert skipped == [], "PostgreSQL is required (REQUIRE_POSTGRES=1) but its fleet runs were skipped"
+    runs = [r for r in smoke["fleet"]["runs"] if not r.get("skipped")]
+    assert {(r["service"], r["kind"]) for r in runs} >= {
+        ("box", "provider"),
+        ("box", "sdk"),
+        ("dropbox", "provider"),
+        ("dropbox", "sdk"),
+    }
+    for row in runs:
+        assert row["calls"]["n"] == smoke["settings"]["repetitions"]
+        assert min(row["calls"]["values"]) > 0, row
+        assert min(row["grants"]["values"]) > 0, f"no token outlived the run, nothing measured: {row}"
+        if row["kind"] == "provider":
+            assert max(row["invalid_grant"]["values"]) == 0, row
+            assert max(row["failed_calls"]["values"]) == 0, row["error_samples"]
+
+
+def test_hot_path_rows(smoke: dict) -> None:
+    rows = smoke["hot_path"]["rows"]
+    assert len(rows) == 10
+    for row in rows:
+        assert row["us_per_call"]["n"] == smoke["settings"]["repetitions"]
+        assert row["us_per_call"]["median"] > 0
+    assert all(r["ratio_to_raw"] for r in rows if r["what"] != "valid token")
+
+
+def test_transfer_rows(smoke: dict) -> None:
+    rows = smoke["transfers"]["rows"]
+    assert len(rows) == 2 * 2 * 2 * 3  # services x ops x sizes x clients
+    for row in rows:
+        assert row["bytes"] > 0 and row["mb_per_s"]["median"] > 0, row
+        assert row["peak_rss_growth_mib"] >= 0
+
+
+def test_import_rows(smoke: dict) -> None:
+    modules = {r["module"]: r for r in smoke["imports"]["rows"]}
+    assert set(modules) == {
+        "dropbox_box_provider.hooks.dropbox",
+        "dropbox_box_provider.hooks.box",
+        "dropbox",
+        "box_sdk_gen",
+    }
+    assert all(r["ms"]["median"] > 0 for r in modules.values())
