@@ -225,13 +225,27 @@ class TokenManager:
         The connection's present seed and verifier are recorded as used, so neither overrides these tokens.
         ``force`` overwrites a record that cannot be decrypted (lost key) instead of refusing.
         """
+        return self._replace_grant(conn_id, config, lambda: tokens, force=force)
+
+    def refresh_with(self, conn_id: str, config: AuthConfig, refresh_token: str) -> TokenSet:
+        """RefreshOAuthAccessToken with an explicitly given refresh token: one token call, made under the
+        same locks as every other refresh so no worker races it, and stored as the current grant."""
+
+        def refresh() -> TokenSet:
+            return self._flows.refresh(config, refresh_token).with_refresh_fallback(refresh_token)
+
+        return self._replace_grant(conn_id, config, refresh)
+
+    def _replace_grant(
+        self, conn_id: str, config: AuthConfig, obtain: Callable[[], TokenSet], *, force: bool = False
+    ) -> TokenSet:
         seed = _seed_of(config)
         with _thread_lock(self.store.url, conn_id), self.store.locked(conn_id) as locked:
             previous = None if force else locked.record
             stored = self._write(
                 locked,
                 config,
-                tokens,
+                obtain(),
                 previous=previous,
                 seed=seed,
                 verifier_fp=fingerprint(config.verifier) if config.verifier else None,

@@ -398,12 +398,10 @@ class BaseOAuthHook(BaseHook):
         config = self.get_auth_config()
         if refresh_token:
             _mask(refresh_token)
-            tokens = flows.refresh(config, refresh_token).with_refresh_fallback(refresh_token)
-            _mask(tokens.access_token, tokens.refresh_token)
-            tokens = self.token_manager.store_tokens(self.conn_id, config, tokens)
+            tokens = self.token_manager.refresh_with(self.conn_id, config, refresh_token)
         else:
             tokens = self.token_manager.force_refresh(self.conn_id, config)
-            _mask(tokens.access_token, tokens.refresh_token)
+        _mask(tokens.access_token, tokens.refresh_token)
         return token_metadata(tokens, include_tokens=include_tokens)
 
     def revoke(self) -> None:
