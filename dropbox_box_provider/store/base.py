@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from dropbox_box_provider.store.crypto import TokenCipher
 
 
 @dataclass(frozen=True)
@@ -99,3 +102,32 @@ class TokenStore(Protocol):
     def iter_conn_ids(self) -> Iterator[str]: ...
 
     def close(self) -> None: ...
+
+
+def decrypt_part(cipher: TokenCipher, ciphertext: str, *, conn_id: str, column: str, store_url: str) -> Any:
+    """Decrypt one stored column; a key that does not fit becomes a TokenStoreError saying what to do."""
+    from dropbox_box_provider.errors import TokenStoreError
+    from dropbox_box_provider.store.crypto import UndecryptableError, undecryptable_message
+
+    try:
+        return cipher.decrypt(ciphertext)
+    except UndecryptableError:
+        raise TokenStoreError(undecryptable_message(conn_id, column, store_url)) from None
+
+
+def record_from_row(conn_id: str, row: Any, cipher: TokenCipher, store_url: str) -> TokenRecord | None:
+    """The TokenRecord of a stored row (SQL row or memory row alike), None when it holds no tokens."""
+    if row is None or row.payload is None:
+        return None
+    return TokenRecord(
+        conn_id=conn_id,
+        service=row.service,
+        version=row.version,
+        payload=decrypt_part(
+            cipher, row.payload, conn_id=conn_id, column="token payload", store_url=store_url
+        ),
+        expires_at=row.expires_at,
+        refresh_issued_at=row.refresh_issued_at,
+        updated_at=row.updated_at,
+        seed_fingerprint=row.seed_fingerprint,
+    )

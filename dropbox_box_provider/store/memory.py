@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from dropbox_box_provider.errors import StoreConflict, TokenStoreError
-from dropbox_box_provider.store.base import RecordMeta, TokenRecord
+from dropbox_box_provider.store.base import RecordMeta, TokenRecord, decrypt_part, record_from_row
 from dropbox_box_provider.store.crypto import TokenCipher, UndecryptableError, undecryptable_message
 
 
@@ -104,28 +104,17 @@ class MemoryTokenStore:
         return f"MemoryTokenStore({self.url!r})"
 
     def _decrypt(self, conn_id: str, column: str, ciphertext: str) -> dict[str, Any]:
-        try:
-            return self._cipher.decrypt(ciphertext)
-        except UndecryptableError:
-            raise TokenStoreError(undecryptable_message(conn_id, column, self.url)) from None
+        data: dict[str, Any] = decrypt_part(
+            self._cipher, ciphertext, conn_id=conn_id, column=column, store_url=self.url
+        )
+        return data
 
     def read(self, conn_id: str) -> TokenRecord | None:
         """The record of ``conn_id`` with its payload decrypted, or None when it holds no tokens."""
         with self.space.mutex:
             row = self.space.rows.get(conn_id)
             row = replace(row) if row is not None else None
-        if row is None or row.payload is None:
-            return None
-        return TokenRecord(
-            conn_id=conn_id,
-            service=row.service,
-            version=row.version,
-            payload=self._decrypt(conn_id, "token payload", row.payload),
-            expires_at=row.expires_at,
-            refresh_issued_at=row.refresh_issued_at,
-            updated_at=row.updated_at,
-            seed_fingerprint=row.seed_fingerprint,
-        )
+        return record_from_row(conn_id, row, self._cipher, self.url)
 
     @contextmanager
     def locked(self, conn_id: str) -> Iterator[_MemoryLocked]:

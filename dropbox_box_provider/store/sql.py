@@ -37,7 +37,7 @@ from sqlalchemy.engine import URL, Connection, Engine, Row, make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from dropbox_box_provider.errors import StoreConflict, TokenStoreError
-from dropbox_box_provider.store.base import RecordMeta, TokenRecord
+from dropbox_box_provider.store.base import RecordMeta, TokenRecord, decrypt_part, record_from_row
 from dropbox_box_provider.store.crypto import TokenCipher, UndecryptableError, undecryptable_message
 from dropbox_box_provider.store.memory import service_of_connection
 
@@ -292,25 +292,14 @@ class SqlTokenStore:
         return conn.execute(select(tokens_table).where(tokens_table.c.conn_id == conn_id)).first()
 
     def _decrypt(self, conn_id: str, column: str, ciphertext: str) -> dict[str, Any]:
-        try:
-            return self._cipher.decrypt(ciphertext)
-        except UndecryptableError:
-            raise TokenStoreError(undecryptable_message(conn_id, column, self.url)) from None
+        data: dict[str, Any] = decrypt_part(
+            self._cipher, ciphertext, conn_id=conn_id, column=column, store_url=self.url
+        )
+        return data
 
     def record_from_row(self, row: Row[Any] | None) -> TokenRecord | None:
         """Decrypt a raw row into a TokenRecord (None when it holds no tokens)."""
-        if row is None or row.payload is None:
-            return None
-        return TokenRecord(
-            conn_id=row.conn_id,
-            service=row.service,
-            version=row.version,
-            payload=self._decrypt(row.conn_id, "token payload", row.payload),
-            expires_at=row.expires_at,
-            refresh_issued_at=row.refresh_issued_at,
-            updated_at=row.updated_at,
-            seed_fingerprint=row.seed_fingerprint,
-        )
+        return None if row is None else record_from_row(row.conn_id, row, self._cipher, self.url)
 
     def write_row(
         self,
