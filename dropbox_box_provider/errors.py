@@ -1,8 +1,36 @@
-"""Typed errors of the provider; every message says what to do next."""
+"""Typed errors of the provider; every message says what to do next.
+
+One tree, for both services::
+
+    DropboxBoxError                    anything this provider raises on purpose
+    ├── AuthConfigError (ValueError)   the connection's fields are wrong (lists every problem)
+    ├── ReauthorizationRequired        no usable grant remains: a person must authorize again
+    ├── StateMismatch                  the OAuth callback's state differs (stale tab or forgery)
+    ├── TokenStoreError                the token store cannot be reached, read or decrypted
+    │   └── StoreConflict              a compare-and-swap write lost; re-read and retry
+    ├── InvalidArgument (ValueError)   a call got an argument it cannot use (no request was sent)
+    │   ├── InvalidRemotePath          a malformed remote path or id
+    │   └── UnsafePath                 a remote name that would escape the local folder it is written to
+    ├── TransferError                  the bytes moved do not match what they should be
+    │   ├── ChecksumMismatch           Dropbox content_hash or Box SHA-1 differs; nothing was kept
+    │   └── SourceChanged              the local file changed (shrank) while it was being uploaded
+    ├── TransportError                 no answer: refused, dropped, timed out past the retry budget
+    └── ServiceError                   Dropbox or Box answered with an error (``status``, ``code``)
+        ├── NotFound                   no file or folder at that path or id
+        ├── AlreadyExists              the name is taken and the call was not told to replace it
+        ├── PreconditionFailed         a stale etag / If-Match, or a non-empty folder without recursive
+        └── RateLimited                429 past the retry budget (``retry_after``)
+
+Transport errors are kept apart from service errors: after a ``TransportError`` the outcome of a write is
+unknown (the service may have applied it), after a ``ServiceError`` the service said no. ``ItemNotFound``,
+``ItemExists`` and ``ContentHashMismatch`` are the old names of ``NotFound``, ``AlreadyExists`` and
+``ChecksumMismatch``; they still work and warn once.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 
 class DropboxBoxError(Exception):
@@ -34,35 +62,6 @@ class ReauthorizationRequired(DropboxBoxError):
         )
 
 
-class TokenStoreError(DropboxBoxError):
-    """The token store cannot be reached, read or decrypted; stored tokens are left untouched."""
-
-
-class StoreConflict(TokenStoreError):
-    """A compare-and-swap write lost: another process wrote the record first. Re-read and retry."""
-
-
-class ServiceError(DropboxBoxError):
-    """Dropbox or Box answered with an error that is not about authorization."""
-
-    def __init__(self, message: str, status: int | None = None, code: str | None = None) -> None:
-        self.status = status
-        self.code = code
-        super().__init__(message)
-
-
-class RateLimited(ServiceError):
-    """The service kept answering 429 past the retry budget; ``retry_after`` is its last hint in seconds."""
-
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
-        self.retry_after = retry_after
-        super().__init__(message, status=429, code="rate_limited")
-
-
-class TransportError(ServiceError):
-    """The connection failed (refused, dropped, timed out) past the retry budget."""
-
-
 class StateMismatch(DropboxBoxError):
     """The ``state`` returned to the OAuth callback differs from the one sent (stale tab or forgery)."""
 
@@ -75,24 +74,92 @@ class StateMismatch(DropboxBoxError):
         )
 
 
-class ItemNotFound(ServiceError):
-    """A remote path or id names no file or folder (for the account the connection acts as)."""
+class TokenStoreError(DropboxBoxError):
+    """The token store cannot be reached, read or decrypted; stored tokens are left untouched."""
 
 
-class ItemExists(ServiceError):
-    """The remote name is already taken and the call was not told to accept or replace it."""
-
-
-class InvalidRemotePath(DropboxBoxError, ValueError):
-    """A remote path or id is malformed (e.g. a relative path); the message shows the accepted forms."""
-
-
-class ContentHashMismatch(ServiceError):
-    """Transferred data does not match the service's checksum (Dropbox content_hash); nothing was kept."""
-
-    def __init__(self, message: str, status: int | None = None) -> None:
-        super().__init__(message, status=status, code="content_hash_mismatch")
+class StoreConflict(TokenStoreError):
+    """A compare-and-swap write lost: another process wrote the record first. Re-read and retry."""
 
 
 class InvalidArgument(DropboxBoxError, ValueError):
-    """A hook method got an argument it cannot use (e.g. a chunk size that is not a multiple of 4 MiB)."""
+    """A call got an argument it cannot use (a chunk size not a multiple of 4 MiB, a bad time)."""
+
+
+class InvalidRemotePath(InvalidArgument):
+    """A remote path or id is malformed (e.g. a relative Box path); the message shows the accepted forms."""
+
+
+class UnsafePath(InvalidArgument):
+    """A remote name would land outside the local folder it is downloaded into (``..``, ``/``, a drive)."""
+
+
+class _Coded(DropboxBoxError):
+    """An error with the HTTP ``status`` and the service's (or the provider's) short ``code``."""
+
+    def __init__(self, message: str, status: int | None = None, code: str | None = None) -> None:
+        self.status = status
+        self.code = code
+        super().__init__(message)
+
+
+class TransferError(_Coded):
+    """The data that moved is not the data that should have: nothing was kept; run the transfer again."""
+
+
+class ChecksumMismatch(TransferError):
+    """Transferred data does not match the service's checksum (Dropbox content_hash, Box SHA-1)."""
+
+    def __init__(self, message: str, status: int | None = None, code: str = "checksum_mismatch") -> None:
+        super().__init__(message, status=status, code=code)
+
+
+class SourceChanged(TransferError):
+    """The local file changed size while it was being uploaded; upload it again once it is whole."""
+
+    def __init__(self, message: str, status: int | None = None, code: str = "source_changed") -> None:
+        super().__init__(message, status=status, code=code)
+
+
+class TransportError(_Coded):
+    """The connection failed (refused, dropped, timed out) past the retry budget; a write's outcome is
+    unknown."""
+
+
+class ServiceError(_Coded):
+    """Dropbox or Box answered with an error that is not about authorization."""
+
+
+class NotFound(ServiceError):
+    """A remote path or id names no file or folder (for the account the connection acts as)."""
+
+
+class AlreadyExists(ServiceError):
+    """The remote name is already taken and the call was not told to accept or replace it."""
+
+
+class PreconditionFailed(ServiceError):
+    """The item is not in the state the call requires: a stale etag (If-Match, HTTP 412) or a non-empty
+    folder deleted without ``recursive``."""
+
+
+class RateLimited(ServiceError):
+    """The service kept answering 429 past the retry budget; ``retry_after`` is its last hint in seconds."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        self.retry_after = retry_after
+        super().__init__(message, status=429, code="rate_limited")
+
+
+_OLD_NAMES = {"ItemNotFound": NotFound, "ItemExists": AlreadyExists, "ContentHashMismatch": ChecksumMismatch}
+
+
+def __getattr__(name: str) -> Any:
+    """The old error names, with a DeprecationWarning (once) naming the new one."""
+    new = _OLD_NAMES.get(name)
+    if new is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from dropbox_box_provider.deprecation import warn_deprecated
+
+    warn_deprecated(f"dropbox_box_provider.errors.{name}", f"dropbox_box_provider.errors.{new.__name__}")
+    return new

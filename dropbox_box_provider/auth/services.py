@@ -17,6 +17,8 @@ from dropbox_box_provider.auth.config import AuthConfig, Service
 from dropbox_box_provider.errors import (
     AuthConfigError,
     DropboxBoxError,
+    NotFound,
+    PreconditionFailed,
     RateLimited,
     ReauthorizationRequired,
     ServiceError,
@@ -45,6 +47,12 @@ class ServiceEndpoints:
     api_base: str
     content_base: str
     download_host: str | None = None
+
+    @property
+    def hosts(self) -> frozenset[str]:
+        """Every real host name of the service (authorize page, API, uploads, downloads)."""
+        urls = (self.authorize_url, self.token_url, self.api_base, self.content_base, self.download_host)
+        return frozenset(urlsplit(url).hostname or "" for url in urls if url)
 
 
 DROPBOX = ServiceEndpoints(
@@ -313,6 +321,9 @@ def error_from_response(
         advice = "the access token was not accepted; refresh it or authorize the connection again"
     else:
         advice = "check the request's arguments"
-    return ServiceError(
-        f"{name} answered HTTP {status} to {_where(response)}: {detail}; {advice}", status, details.code
-    )
+    message = f"{name} answered HTTP {status} to {_where(response)}: {detail}; {advice}"
+    if status == 404:
+        return NotFound(message, status, details.code)
+    if status == 412:
+        return PreconditionFailed(message, status, details.code)
+    return ServiceError(message, status, details.code)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 
 def duration(seconds: float) -> str:
@@ -41,7 +41,7 @@ def iso(timestamp: float | None) -> str | None:
     """UTC ISO-8601 (seconds) of a Unix timestamp, None when unknown."""
     if timestamp is None:
         return None
-    return datetime.fromtimestamp(timestamp, tz=timezone.utc).isoformat(timespec="seconds")
+    return datetime.fromtimestamp(timestamp, tz=UTC).isoformat(timespec="seconds")
 
 
 def say(text: str = "") -> None:

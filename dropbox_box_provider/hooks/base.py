@@ -19,10 +19,10 @@ from airflow.sdk import BaseHook
 
 from dropbox_box_provider.auth import flows, services, transport
 from dropbox_box_provider.auth.config import AuthConfig, Service
-from dropbox_box_provider.auth.fields import iter_extra_specs
+from dropbox_box_provider.auth.fields import CONN_TYPE_SERVICE, iter_extra_specs
 from dropbox_box_provider.auth.manager import TokenManager
 from dropbox_box_provider.auth.tokens import TokenSet
-from dropbox_box_provider.errors import AuthConfigError, DropboxBoxError, TransportError
+from dropbox_box_provider.errors import AuthConfigError, DropboxBoxError, InvalidArgument, TransportError
 from dropbox_box_provider.get_provider_info import ui_field_behaviour
 
 if TYPE_CHECKING:
@@ -171,21 +171,36 @@ class BaseOAuthHook(BaseHook):
     hook_name: ClassVar[str] = ""
     service: ClassVar[Service]
 
+    conn_id_keyword: ClassVar[str] = ""
+
     def __init__(
         self,
         conn_id: str | None = None,
         *,
         retry_policy: transport.RetryPolicy | None = None,
         timeout: httpx.Timeout | None = None,
+        **conn_id_keyword: str | None,
     ) -> None:
         super().__init__()
-        self.conn_id = conn_id or self.default_conn_name
+        self.conn_id = self._conn_id_from(conn_id, conn_id_keyword) or self.default_conn_name
         self.retry_policy = retry_policy or transport.DEFAULT_RETRY_POLICY
         self.timeout = timeout or transport.DEFAULT_TIMEOUT
         self._auth_config: AuthConfig | None = None
         self._client: httpx.Client | None = None
         self._async_client: httpx.AsyncClient | None = None
         self._async_loop: asyncio.AbstractEventLoop | None = None
+
+    @classmethod
+    def _conn_id_from(cls, conn_id: str | None, keywords: dict[str, str | None]) -> str | None:
+        """``conn_id``, or Airflow's conventional keyword (``dropbox_conn_id`` / ``box_conn_id``)."""
+        alias = keywords.pop(cls.conn_id_keyword, None) if cls.conn_id_keyword else None
+        if keywords:
+            raise TypeError(f"{cls.__name__}() got unexpected keyword argument(s) {sorted(keywords)}")
+        if conn_id and alias and conn_id != alias:
+            raise InvalidArgument(
+                f"{cls.__name__} got conn_id={conn_id!r} and {cls.conn_id_keyword}={alias!r}; pass only one"
+            )
+        return conn_id or alias
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(conn_id={self.conn_id!r})"
@@ -195,7 +210,9 @@ class BaseOAuthHook(BaseHook):
     def get_auth_config(self) -> AuthConfig:
         """The connection's parsed auth fields (read once per hook); secrets are registered for masking."""
         if self._auth_config is None:
-            config = AuthConfig.from_connection(self.get_connection(self.conn_id), service=self.service)
+            connection = self.get_connection(self.conn_id)
+            self._check_conn_type(getattr(connection, "conn_type", None))
+            config = AuthConfig.from_connection(connection, service=self.service)
             secrets = list(config.secrets_to_mask())
             location = config.oauth_settings_location
             if location and "://" in location:
@@ -204,6 +221,20 @@ class BaseOAuthHook(BaseHook):
             _mask(*secrets)
             self._auth_config = config
         return self._auth_config
+
+    def _check_conn_type(self, conn_type: str | None) -> None:
+        """A connection of the other service's type fails here, naming the type and the right hook."""
+        other = CONN_TYPE_SERVICE.get((conn_type or "").strip().lower())
+        if other is not None and other != self.service:
+            right = "BoxHook" if other == "box" else "DropboxHook"
+            raise AuthConfigError(
+                [
+                    f"connection type {conn_type!r} is a {services.endpoints_for(other).display_name} "
+                    f"connection, but {type(self).__name__} needs type {self.conn_type!r}: use {right} for "
+                    "it, or point this hook at a connection of the right type"
+                ],
+                self.conn_id,
+            )
 
     @cached_property
     def token_store(self) -> TokenStore:

@@ -247,11 +247,12 @@ def test_upload_download_round_trip_and_overwrite(oauth: BoxHook, tmp_path: Path
     local.write_bytes(b"a,b\n1,2\n")
     entry = oauth.upload_file(local, "/docs/2024/report.csv")  # parents created
     assert entry["sha1"] == sha1(local.read_bytes()) and entry["name"] == "report.csv"
+    assert oauth.upload_file(local, "/docs/2024/report.csv")["id"] == entry["id"]  # same bytes: no conflict
+    local.write_bytes(b"a,b\n3,4\n5,6\n")
     with pytest.raises(ItemExists, match="overwrite=True"):
         oauth.upload_file(local, "/docs/2024/report.csv")
     with pytest.raises(ItemExists, match="overwrite=True"):
         make_hook(oauth.conn_id).upload_file(local, "/docs/2024")  # an existing folder: upload into it
-    local.write_bytes(b"a,b\n3,4\n5,6\n")
     version = oauth.upload_file(local, "/docs/2024/report.csv", overwrite=True)
     assert version["id"] == entry["id"] and version["sha1"] == sha1(local.read_bytes())
     fresh = make_hook(oauth.conn_id)  # no cache: the 409 conflict id leads to the new version

@@ -133,8 +133,7 @@ def test_folders_metadata_listing_and_delete_with_unicode_and_spaces(
     everything = {entry["path_display"] for entry in hook.list_folder("/", recursive=True)}
     assert {"/Reports 2024", FOLDER, f"{FOLDER}/c.txt"} <= everything
 
-    deleted = hook.delete(f"{FOLDER}/c.txt")
-    assert deleted is not None and deleted["name"] == "c.txt"
+    assert hook.delete(f"{FOLDER}/c.txt") is None  # RemoteFiles.delete returns nothing on both services
     assert not hook.exists(f"{FOLDER}/c.txt")
     with pytest.raises(ItemNotFound, match="not_found"):
         hook.delete(f"{FOLDER}/c.txt")
@@ -223,8 +222,8 @@ def test_upload_and_download_single_and_session(
     out = tmp_path / "out dir"
     out.mkdir()
     target = out / "dówn.bin"
-    metadata = hook.download_file("/up/session é.bin", target)
-    assert metadata["content_hash"] == file_hash(target) == file_hash(source)
+    assert hook.download_file("/up/session é.bin", target) == target  # RemoteFiles: the local Path
+    assert hook.info("/up/session é.bin").content_hash == file_hash(target) == file_hash(source)
     assert leftovers(out) == []
     with pytest.raises(InvalidArgument, match="multiple of 4 MiB"):
         hook.upload_file(source, "/up/x", chunk_size=5 * MiB)

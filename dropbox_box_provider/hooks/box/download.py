@@ -1,0 +1,124 @@
+"""Box downloads: Box answers 302 to a pre-signed URL; the bytes are streamed with Range resumes after a
+break, a fresh link is asked for when the old one expired, and the SHA-1 is checked."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from typing import IO, TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from dropbox_box_provider.auth import services
+from dropbox_box_provider.auth.services import BOX
+from dropbox_box_provider.errors import ChecksumMismatch, ServiceError, TransportError
+
+if TYPE_CHECKING:
+    from dropbox_box_provider.hooks.box.hook import BoxHook
+
+API = BOX.api_base
+READ_SIZE = 1024 * 1024
+# Downloads may answer 202 + Retry-After while Box prepares the file.
+MAX_NOT_READY_WAITS = 60
+MAX_NOT_READY_WAIT = 10.0
+
+
+def content_location(hook: BoxHook, file_id: str) -> str:
+    """The pre-signed download URL (real form) from Box's 302, waiting out 202 + Retry-After."""
+    for _ in range(MAX_NOT_READY_WAITS):
+        url = f"{API}/files/{file_id}/content"
+        with hook.stream("GET", url, expected=(200, 202, 302)) as response:
+            status, headers = response.status_code, response.headers
+        if status == 302 and headers.get("location"):
+            return hook.as_real_url(headers["location"])
+        if status != 202:
+            raise ServiceError(
+                f"Box answered the download of file {file_id} with HTTP {status} instead of a redirect "
+                "to its download URL; check that the connection's Host points at Box or its emulator",
+                status,
+                "unexpected_download_answer",
+            )
+        time.sleep(min(services.retry_after_seconds(response) or 1.0, MAX_NOT_READY_WAIT))
+    raise ServiceError(
+        f"Box kept answering 202 (not ready) to the download of file {file_id}; run the task again later",
+        202,
+        "download_not_ready",
+    )
+
+
+def download_url(hook: BoxHook, real_url: str) -> str:
+    """A Box-hosted download URL through the connection's Host override; any other host as given."""
+    parts = urlsplit(real_url)
+    if parts.scheme == "https" and parts.hostname in BOX.hosts:
+        return hook.api_url(real_url)
+    return real_url
+
+
+def fetch_into(hook: BoxHook, info: dict[str, Any], handle: IO[bytes]) -> None:
+    """Stream a file's bytes into ``handle``, resuming with Range after a broken link; SHA-1 checked.
+
+    The download URL is pre-signed, so it is fetched without the bearer token (as box-sdk-gen's HTTP
+    stack does when the redirect leaves api.box.com).
+    """
+    file_id, name, size = str(info["id"]), str(info.get("name")), int(info.get("size") or 0)
+    policy = hook.retry_policy
+    progress = hook.progress("download", name, size)
+    digest = hashlib.sha1(usedforsecurity=False)
+    written = 0
+    location: str | None = None
+    start = time.monotonic()
+    attempt = 0
+    plain = hook.plain_client()
+    while True:
+        attempt += 1
+        try:
+            if location is None:
+                location = content_location(hook, file_id)
+            headers = {"Range": f"bytes={written}-"} if written else {}
+            with plain.stream("GET", download_url(hook, location), headers=headers) as response:
+                status = response.status_code
+                resumed = status == 206 and response.headers.get("content-range", "").startswith(
+                    f"bytes {written}-"
+                )
+                if status in (200, 206) and written and not resumed:
+                    handle.seek(0)  # the server sent the whole file (or another range): start over
+                    handle.truncate()
+                    digest, written = hashlib.sha1(usedforsecurity=False), 0
+                    progress.reset_to(0)
+                if status in (403, 404, 410):
+                    location = None  # the pre-signed link expired: ask Box for a new one
+                    raise httpx.ReadError(f"the download link answered HTTP {status}")
+                if status not in (200, 206) or (status == 206 and not resumed):
+                    response.read()
+                    delay = policy.next_delay(attempt, response, time.monotonic() - start)
+                    if delay is None:
+                        raise services.error_from_response("box", response, hook.conn_id)
+                    time.sleep(delay)
+                    continue
+                for block in response.iter_bytes(READ_SIZE):
+                    handle.write(block)
+                    digest.update(block)
+                    written += len(block)
+                    progress.update(len(block))
+            if written < size:
+                raise httpx.ReadError(f"the download ended after {written} of {size} bytes")
+            break
+        except httpx.TransportError as exc:
+            delay = policy.next_delay(attempt, exc, time.monotonic() - start)
+            if delay is None:
+                raise TransportError(
+                    f"downloading Box file {name!r} ({file_id}) failed after {attempt} attempt(s) at "
+                    f"{written} of {size} bytes ({type(exc).__name__}); nothing was written to the "
+                    "destination. Run the task again",
+                    code="download_failed",
+                ) from exc
+            hook.log.warning("Box download of %r interrupted (%s); resuming in %.2f s", name, exc, delay)
+            time.sleep(delay)
+    progress.finish()
+    expected = info.get("sha1")
+    if expected and digest.hexdigest() != expected:
+        raise ChecksumMismatch(
+            f"the downloaded bytes of {name!r} have SHA-1 {digest.hexdigest()} but Box lists {expected}; "
+            "nothing was written to the destination. Download it again"
+        )

@@ -1,0 +1,646 @@
+"""BoxHook: a Box connection (conn type ``box_oauth``; ``box`` is another provider's) with valid tokens,
+implementing the ``RemoteFiles`` API. Box specifics (``As-User``, ids, versions) stay here.
+
+Remote items are named by a path starting with ``/`` (walked from the root folder ``0``, names matched
+case-insensitively as Box does) or by a Box id as ``id:123`` (bare digits and ints are accepted too).
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import logging
+import os
+import tempfile
+from collections.abc import AsyncIterator, Generator, Iterator
+from pathlib import Path
+from typing import IO, Any, ClassVar, TypeVar
+
+import httpx
+
+from dropbox_box_provider.auth import services, transport
+from dropbox_box_provider.auth.config import Service
+from dropbox_box_provider.auth.services import BOX
+from dropbox_box_provider.deprecation import warn_deprecated
+from dropbox_box_provider.errors import (
+    AlreadyExists,
+    InvalidArgument,
+    InvalidRemotePath,
+    NotFound,
+    PreconditionFailed,
+    ServiceError,
+)
+from dropbox_box_provider.hooks.base import BaseOAuthHook
+from dropbox_box_provider.hooks.box import download, paths, upload
+from dropbox_box_provider.hooks.box.paths import (
+    LIST_FIELDS,
+    ROOT,
+    ROOT_ID,
+    Item,
+    ItemType,
+    ListPage,
+    PathCache,
+    ProbeId,
+    Step,
+    display,
+    entry_of,
+    item_id_of,
+    split_path,
+)
+from dropbox_box_provider.hooks.files import RemoteEntry, RemoteFilesBase
+from dropbox_box_provider.hooks.progress import TransferProgress
+
+API = BOX.api_base
+LIST_LIMIT = 1000
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class BoxHook(BaseOAuthHook, RemoteFilesBase):
+    """Hook for one Box connection (user OAuth, JWT service account, CCG or static token)."""
+
+    service: ClassVar[Service] = "box"
+    conn_type = "box_oauth"
+    default_conn_name = "box_default"
+    hook_name = "Box (OAuth)"
+    conn_id_keyword: ClassVar[str] = "box_conn_id"
+
+    def __init__(
+        self,
+        conn_id: str | None = None,
+        *,
+        as_user: str | None = None,
+        retry_policy: transport.RetryPolicy | None = None,
+        timeout: httpx.Timeout | None = None,
+        **conn_id_keyword: str | None,
+    ) -> None:
+        super().__init__(conn_id, retry_policy=retry_policy, timeout=timeout, **conn_id_keyword)
+        self._as_user_override = as_user
+        self._paths = PathCache()
+        self._download_client: httpx.Client | None = None
+
+    # Airflow < 3.2 reads these two only from the hook's own class dict, never from a base class.
+    @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        """Form widgets of the Box extras (Airflow < 3.2)."""
+        return super().get_connection_form_widgets()
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """Standard-field behaviour of the Box form (Airflow < 3.2)."""
+        return super().get_ui_field_behaviour()
+
+    # ------------------------------------------------------------------ identity and headers
+
+    @property
+    def acting_as(self) -> str | None:
+        """The Box user id sent as ``As-User``: this hook's override, else the connection's ``as_user``."""
+        return self._as_user_override or self.get_auth_config().as_user
+
+    def act_as_headers(self) -> dict[str, str]:
+        """``As-User`` when the hook acts as another enterprise user (admin / service-account tokens)."""
+        user = self.acting_as
+        return {"As-User": user} if user else {}
+
+    def as_user(self, user_id: str) -> BoxHook:
+        """A hook on the same connection and tokens that acts as Box user ``user_id`` (``As-User``)."""
+        if not (isinstance(user_id, (str, int)) and str(user_id).isascii() and str(user_id).isdigit()):
+            raise InvalidRemotePath(f"As-User needs a Box user id made of digits, got {user_id!r}")
+        clone = copy.copy(self)
+        # The cached HTTP clients carry this hook's As-User header: the clone builds its own.
+        clone._client = None
+        clone._async_client = None
+        clone._async_loop = None
+        clone._as_user_override = str(user_id)
+        clone._paths = PathCache()
+        return clone
+
+    def get_current_user(self) -> dict[str, Any]:
+        """The Box user the token acts as (``GET /2.0/users/me``; honours ``As-User``)."""
+        body: dict[str, Any] = self.request("GET", f"{API}/users/me").json()
+        return body
+
+    def describe_account(self) -> str:
+        """Who the token acts as, e.g. ``Demo User <demo@example.com> (Box user 10001)``."""
+        user = self.get_current_user()
+        return f"{user.get('name')} <{user.get('login')}> (Box user {user.get('id')})"
+
+    def _who(self) -> str:
+        user = self.acting_as
+        return f"connection {self.conn_id!r}" + (f" acting as user {user}" if user else "")
+
+    # ------------------------------------------------------------------ plumbing for the seams
+
+    def as_real_url(self, url: str) -> str:
+        """Map a URL the service returned (session endpoints, download Location) back to its real form.
+
+        Behind an endpoint override the emulator already answers with override URLs; the hook always works
+        with real ``https://<host>/...`` URLs and lets ``api_url`` apply the override exactly once.
+        """
+        endpoint = (self.get_auth_config().endpoint or "").rstrip("/")
+        if endpoint and url.startswith(endpoint + "/"):
+            return "https://" + url[len(endpoint) + 1 :]
+        return url
+
+    def plain_client(self) -> httpx.Client:
+        """The hook's client for pre-signed download URLs: no bearer token, kept alive across files."""
+        if self._download_client is None or self._download_client.is_closed:
+            self._download_client = transport.new_client(timeout=self.timeout)
+        return self._download_client
+
+    def close(self) -> None:
+        """Close the API client and the download client."""
+        super().close()
+        if self._download_client is not None:
+            self._download_client.close()
+            self._download_client = None
+
+    def progress(self, action: str, name: str, size: int) -> TransferProgress:
+        """Progress logging of one transfer."""
+        return TransferProgress(f"Box {action} of {name!r}", size, logger=log)
+
+    # ------------------------------------------------------------------ the resolver's two runners
+
+    @staticmethod
+    def _items_page(response: httpx.Response) -> dict[str, Any]:
+        body = response.json()
+        if not isinstance(body, dict) or not isinstance(body.get("entries"), list):
+            raise ServiceError(
+                f"Box answered {response.request.url.path} with an unexpected body; check the Host override",
+                response.status_code,
+                "malformed_response",
+            )
+        return body
+
+    @staticmethod
+    def _step_call(step: Step, fields: str | None = None) -> tuple[str, dict[str, Any], tuple[int, ...]]:
+        """(url, params, expected statuses) of one resolver request."""
+        if isinstance(step, ListPage):
+            params: dict[str, Any] = {"usemarker": "true", "limit": LIST_LIMIT}
+            if step.marker:
+                params["marker"] = step.marker
+            if fields:
+                params["fields"] = fields
+            return f"{API}/folders/{step.folder_id}/items", params, (200,)
+        return f"{API}/{step.kind}s/{step.item_id}", {"fields": "id"}, (200, 404)
+
+    def _answer(self, step: Step, response: httpx.Response) -> Any:
+        if isinstance(step, ProbeId):
+            return response.status_code == 200
+        return self._items_page(response)
+
+    def _run(self, flow: Generator[Step, Any, T]) -> T:
+        """Drive a resolver flow with sync requests."""
+        answer: Any = None
+        try:
+            while True:
+                step = flow.send(answer)
+                url, params, expected = self._step_call(step)
+                answer = self._answer(step, self.request("GET", url, params=params, expected=expected))
+        except StopIteration as done:
+            result: T = done.value
+            return result
+
+    async def _arun(self, flow: Generator[Step, Any, T]) -> T:
+        """Drive a resolver flow with async requests."""
+        answer: Any = None
+        try:
+            while True:
+                step = flow.send(answer)
+                url, params, expected = self._step_call(step)
+                response = await self.arequest("GET", url, params=params, expected=expected)
+                answer = self._answer(step, response)
+        except StopIteration as done:
+            result: T = done.value
+            return result
+
+    def _lookup(self, ref: str | int, want: ItemType | None = None) -> Item:
+        return self._run(paths.lookup(self._paths, ref, self._who(), want))
+
+    async def _alookup(self, ref: str | int, want: ItemType | None = None) -> Item:
+        return await self._arun(paths.lookup(self._paths, ref, self._who(), want))
+
+    def _resolve(self, path: str) -> Item | None:
+        return self._run(paths.resolve(self._paths, split_path(path)))
+
+    def get_item_id(self, path_or_id: str | int) -> str:
+        """The Box id of a path (ids pass through unchanged); raises NotFound when nothing is there."""
+        item_id = item_id_of(path_or_id)
+        return item_id if item_id is not None else self._lookup(path_or_id).id
+
+    # ------------------------------------------------------------------ RemoteFiles: reading
+
+    def _gone(self, ref: str | int, item: Item) -> NotFound:
+        if item_id_of(ref) is None:
+            self._paths.forget(split_path(str(ref)))
+        else:
+            self._paths.forget(None, item.id)
+        return NotFound(
+            f"Box {item.type} {item.id} ({ref!r}) no longer exists for {self._who()}",
+            status=404,
+            code="not_found",
+        )
+
+    def _object(self, ref: str | int, want: ItemType | None = None) -> dict[str, Any]:
+        item = self._lookup(ref, want)
+        response = self.request("GET", f"{API}/{item.type}s/{item.id}", expected=(200, 404))
+        if response.status_code == 404:
+            raise self._gone(ref, item)
+        body: dict[str, Any] = response.json()
+        return body
+
+    async def _aobject(self, ref: str | int, want: ItemType | None = None) -> dict[str, Any]:
+        item = await self._alookup(ref, want)
+        response = await self.arequest("GET", f"{API}/{item.type}s/{item.id}", expected=(200, 404))
+        if response.status_code == 404:
+            raise self._gone(ref, item)
+        body: dict[str, Any] = response.json()
+        return body
+
+    def info(self, path: str) -> RemoteEntry:
+        """The entry at ``path`` (or ``id:<id>``); NotFound when absent."""
+        return entry_of(self._object(path))
+
+    async def ainfo(self, path: str) -> RemoteEntry:
+        """Async ``info``."""
+        return entry_of(await self._aobject(path))
+
+    def _listed(self, folder_path: str, raw: dict[str, Any]) -> RemoteEntry:
+        entry = entry_of(raw, f"{folder_path.rstrip('/')}/{raw.get('name', '')}")
+        self._paths.remember(split_path(entry.path), Item(entry.id, entry.kind))
+        return entry
+
+    def _walk(self, folder: RemoteEntry, recursive: bool) -> Iterator[tuple[str, RemoteEntry]]:
+        pending = [(folder.id, folder.path, "")]
+        while pending:
+            folder_id, folder_path, prefix = pending.pop(0)
+            marker: str | None = None
+            while True:
+                url, params, _ = self._step_call(ListPage(folder_id, marker), LIST_FIELDS)
+                page = self._items_page(self.request("GET", url, params=params))
+                for raw in page["entries"]:
+                    entry = self._listed(folder_path, raw)
+                    yield prefix + entry.name, entry
+                    if recursive and entry.kind == "folder":
+                        pending.append((entry.id, entry.path, f"{prefix}{entry.name}/"))
+                marker = page.get("next_marker")
+                if not marker:
+                    break
+
+    async def _awalk(self, folder: RemoteEntry, recursive: bool) -> AsyncIterator[tuple[str, RemoteEntry]]:
+        pending = [(folder.id, folder.path, "")]
+        while pending:
+            folder_id, folder_path, prefix = pending.pop(0)
+            marker: str | None = None
+            while True:
+                url, params, _ = self._step_call(ListPage(folder_id, marker), LIST_FIELDS)
+                page = self._items_page(await self.arequest("GET", url, params=params))
+                for raw in page["entries"]:
+                    entry = self._listed(folder_path, raw)
+                    yield prefix + entry.name, entry
+                    if recursive and entry.kind == "folder":
+                        pending.append((entry.id, entry.path, f"{prefix}{entry.name}/"))
+                marker = page.get("next_marker")
+                if not marker:
+                    break
+
+    def read_bytes(self, remote: str) -> bytes:
+        """A small file's content in memory (SHA-1 checked)."""
+        info = self._object(remote, "file")
+        buffer = io.BytesIO()
+        download.fetch_into(self, info, buffer)
+        return buffer.getvalue()
+
+    def download_file(self, remote: str, local: str | os.PathLike[str]) -> Path:
+        """Download a file to ``local`` atomically: streamed into a temp file beside it, SHA-1 checked, then
+        renamed; on any failure no file (partial or temp) is left behind. Returns ``local`` as a Path."""
+        target = Path(local)
+        if target.is_dir():
+            raise IsADirectoryError(f"{str(target)!r} is a directory; give the destination file's path")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        info = self._object(remote, "file")
+        fd, temp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                download.fetch_into(self, info, handle)
+            os.replace(temp_name, target)
+        except BaseException:
+            Path(temp_name).unlink(missing_ok=True)
+            raise
+        return target
+
+    # ------------------------------------------------------------------ RemoteFiles: folders and deletion
+
+    def mkdir(self, path: str, parents: bool = True, exist_ok: bool = True) -> RemoteEntry:
+        """Create the folder at ``path`` (and missing parents with ``parents``).
+
+        A concurrent creator's folder (409 ``item_name_in_use``) counts as existing.
+        """
+        parts = split_path(path)
+        if not parts:
+            if exist_ok:
+                return entry_of({"type": "folder", "id": ROOT_ID, "name": "All Files"})
+            raise AlreadyExists("the Box root folder always exists", status=409, code="item_name_in_use")
+        parent = ROOT
+        for depth, name in enumerate(parts):
+            here = parts[: depth + 1]
+            last = depth == len(parts) - 1
+            existing = self._run(paths.resolve(self._paths, here))
+            if existing is not None:
+                if existing.type != "folder":
+                    raise AlreadyExists(
+                        f"Box path {display(here)!r} is a file, so a folder cannot be created there; "
+                        "delete the file or choose another path",
+                        status=409,
+                        code="item_name_in_use",
+                    )
+                if last and not exist_ok:
+                    raise AlreadyExists(
+                        f"Box folder {display(here)!r} already exists; pass exist_ok=True to accept it",
+                        status=409,
+                        code="item_name_in_use",
+                    )
+                parent = existing
+                continue
+            if not last and not parents:
+                raise NotFound(
+                    f"Box folder {display(parts[:-1])!r} does not exist; create it first, or pass "
+                    "parents=True",
+                    status=404,
+                    code="not_found",
+                )
+            parent = self._make_folder(parent.id, name, here, exist_ok=exist_ok or not last)
+        return entry_of({"type": "folder", "id": parent.id, "name": parts[-1]}, display(parts))
+
+    def _make_folder(self, parent_id: str, name: str, parts: list[str], *, exist_ok: bool) -> Item:
+        response = self.request(
+            "POST",
+            f"{API}/folders",
+            json={"name": name, "parent": {"id": parent_id}},
+            params={"fields": "id,name,type"},
+            expected=(201, 409),
+        )
+        if response.status_code == 201:
+            item = Item(str(response.json()["id"]), "folder")
+        else:
+            conflict = upload.conflict_of(response)
+            if conflict is None or conflict.get("type") != "folder" or not exist_ok:
+                kind = conflict.get("type", "item") if conflict else "item"
+                raise AlreadyExists(
+                    f"Box already has a {kind} named {name!r} in {display(parts[:-1])!r}; "
+                    + ("choose another name" if kind != "folder" else "pass exist_ok=True to accept it"),
+                    status=409,
+                    code="item_name_in_use",
+                )
+            item = Item(str(conflict["id"]), "folder")
+        self._paths.remember(parts, item)
+        return item
+
+    def delete(self, path: str, recursive: bool = False, missing_ok: bool = False) -> None:
+        """Delete a file, or a folder (a non-empty one only with ``recursive``); ``missing_ok`` accepts a
+        missing path."""
+        try:
+            self._delete(path, recursive)
+        except NotFound:
+            if not missing_ok:
+                raise
+
+    def _delete(self, ref: str | int, recursive: bool) -> None:
+        item = self._lookup(ref)
+        if item.id == ROOT_ID and item.type == "folder":
+            raise InvalidRemotePath("the Box root folder cannot be deleted; name a folder inside it")
+        if item.type == "file":
+            response = self.request("DELETE", f"{API}/files/{item.id}", expected=(204, 404))
+        else:
+            params = {"recursive": "true"} if recursive else {}
+            response = self.request(
+                "DELETE", f"{API}/folders/{item.id}", params=params, expected=(204, 400, 404)
+            )
+            if response.status_code == 400:
+                code = services.box_error_details(response).code
+                if code == "folder_not_empty":
+                    raise PreconditionFailed(
+                        f"Box folder {ref!r} is not empty; pass recursive=True to delete it with "
+                        "everything inside",
+                        400,
+                        code,
+                    )
+                raise services.error_from_response("box", response, self.conn_id)
+        parts = None if item_id_of(ref) is not None else split_path(str(ref))
+        self._paths.forget(parts, item.id)
+        if response.status_code == 404:
+            raise NotFound(
+                f"Box {item.type} {item.id} ({ref!r}) does not exist for {self._who()}",
+                status=404,
+                code="not_found",
+            )
+
+    # ------------------------------------------------------------------ RemoteFiles: uploads
+
+    def upload_file(
+        self,
+        local: str | os.PathLike[str],
+        remote: str,
+        overwrite: bool = False,
+        **deprecated: Any,
+    ) -> RemoteEntry:
+        """Upload a local file to ``remote`` (the file's full path; ``.../`` means into that folder under the
+        local name; missing folders are created). The SHA-1 Box stores is checked. An existing file with
+        the same content is not a conflict; different content needs ``overwrite`` (a new version)."""
+        name = self._deprecated_name(deprecated, "upload_file")
+        if isinstance(overwrite, str) and name is None:  # the old third positional argument was ``name``
+            warn_deprecated(
+                "BoxHook.upload_file(local, folder, name)", "BoxHook.upload_file(local, 'folder/name')"
+            )
+            name, overwrite = overwrite, False
+        source = Path(local)
+        if not source.is_file():
+            raise FileNotFoundError(
+                f"{str(source)!r} is not a file; give the path of the local file to upload"
+            )
+        with source.open("rb") as handle:
+            return self._upload(handle, remote, name, source.name, bool(overwrite))
+
+    def write_bytes(
+        self, remote: str, data: bytes, overwrite: bool = False, **deprecated: Any
+    ) -> RemoteEntry:
+        """Write ``data`` as the file at ``remote`` (same targets and rules as ``upload_file``)."""
+        if isinstance(remote, (bytes, bytearray, memoryview)):  # the old order: (data, remote, name, ...)
+            warn_deprecated("BoxHook.write_bytes(data, remote)", "BoxHook.write_bytes(remote, data)")
+            remote, data = data, bytes(remote)
+            if isinstance(overwrite, str):
+                deprecated.setdefault("name", overwrite)
+                overwrite = False
+        name = self._deprecated_name(deprecated, "write_bytes")
+        return self._upload(io.BytesIO(data), remote, name, None, bool(overwrite))
+
+    @staticmethod
+    def _deprecated_name(deprecated: dict[str, Any], method: str) -> str | None:
+        name = deprecated.pop("name", None)
+        if deprecated:
+            raise TypeError(f"BoxHook.{method}() got unexpected keyword argument(s) {sorted(deprecated)}")
+        if name is not None:
+            warn_deprecated(f"BoxHook.{method}(..., name=...)", f"BoxHook.{method}('<folder>/<name>', ...)")
+        return str(name) if name is not None else None
+
+    def _target(
+        self, remote: str | int, name: str | None, local_name: str | None
+    ) -> tuple[str, str, list[str] | None]:
+        """(folder id, file name, folder path parts or None) of an upload target."""
+        folder_id = item_id_of(remote)
+        if folder_id is not None:
+            if not name:
+                raise InvalidRemotePath(
+                    f"uploading into folder id {remote} needs a file name: pass name='...'"
+                )
+            return folder_id, name, None
+        text = str(remote)
+        parts = split_path(text)
+        if name is not None:
+            return self.mkdir(text).id, name, parts
+        if text.endswith("/") or not parts:
+            if not local_name:
+                raise InvalidRemotePath(
+                    f"uploading into the folder {text!r} needs a file name: add it to the path"
+                )
+            return self.mkdir(text).id, local_name, parts
+        existing = self._resolve(text)
+        if existing is not None and existing.type == "folder" and local_name:
+            warn_deprecated(
+                "BoxHook.upload_file() to an existing folder's path without a trailing '/'",
+                "BoxHook.upload_file(local, '<folder>/')",
+            )
+            return existing.id, local_name, parts
+        folder = parts[:-1]
+        return (self.mkdir(display(folder)).id if folder else ROOT_ID), parts[-1], folder
+
+    def _upload(
+        self, handle: IO[bytes], remote: str | int, name: str | None, local_name: str | None, overwrite: bool
+    ) -> RemoteEntry:
+        folder_id, file_name, folder_parts = self._target(remote, name, local_name)
+        size = upload.size_of(handle)
+        cached = self._paths.get([*folder_parts, file_name]) if folder_parts is not None else None
+        entry: dict[str, Any] | None = None
+        if cached is not None and cached.type == "file" and overwrite:
+            try:
+                entry = upload.send_content(self, handle, size, folder_id, file_name, cached.id)
+            except ServiceError as exc:
+                if exc.status != 404:
+                    raise
+                assert folder_parts is not None
+                self._paths.forget([*folder_parts, file_name])  # deleted elsewhere since it was cached
+        if entry is None:
+            entry = upload.send_content(self, handle, size, folder_id, file_name, None)
+        if "conflict" in entry:
+            conflict = entry["conflict"]
+            same = conflict.get("type") == "file" and conflict.get("sha1") == upload.file_sha1(handle)
+            if same and not overwrite:  # a resent or repeated upload of the same bytes: already done
+                entry = self._object(f"id:{conflict['id']}", "file")
+            elif conflict.get("type") != "file" or not overwrite:
+                raise AlreadyExists(
+                    f"Box folder {folder_id} already has a {conflict.get('type', 'item')} named "
+                    f"{file_name!r} (id {conflict.get('id')}); pass overwrite=True to upload a new version "
+                    "of a file, or choose another name",
+                    status=409,
+                    code="item_name_in_use",
+                )
+            else:
+                entry = upload.send_content(self, handle, size, folder_id, file_name, str(conflict["id"]))
+        if "conflict" in entry:
+            raise AlreadyExists(
+                f"Box kept reporting a conflict for {file_name!r}; run again", 409, "item_name_in_use"
+            )
+        path = display([*folder_parts, file_name]) if folder_parts is not None else None
+        if folder_parts is not None:
+            self._paths.remember([*folder_parts, file_name], Item(str(entry["id"]), "file"))
+        return entry_of(entry, path)
+
+    # ------------------------------------------------------------------ RemoteFiles: move and copy
+
+    def _relocation(self, src: str, dst: str, overwrite: bool, *, keep_source: bool) -> RemoteEntry:
+        item = self._lookup(src)
+        if item.id == ROOT_ID:
+            raise InvalidArgument("the Box root folder cannot be moved or copied")
+        parts = split_path(dst)
+        if not parts:
+            raise InvalidRemotePath("give the destination's full path, e.g. '/archive/report.csv'")
+        folder = self.mkdir(display(parts[:-1])).id if len(parts) > 1 else ROOT_ID
+        body = {"name": parts[-1], "parent": {"id": folder}}
+        method, url = (
+            ("POST", f"{API}/{item.type}s/{item.id}/copy")
+            if keep_source
+            else ("PUT", f"{API}/{item.type}s/{item.id}")
+        )
+        response = self.request(method, url, json=body, expected=(200, 201, 409))
+        if response.status_code == 409:
+            conflict = upload.conflict_or_raise(self, response)
+            if not overwrite or conflict.get("type") != "file" or item.type != "file":
+                raise AlreadyExists(
+                    f"Box already has a {conflict.get('type', 'item')} at {dst!r}; "
+                    + (
+                        "pass overwrite=True to replace it"
+                        if conflict.get("type") == "file"
+                        else "choose another path"
+                    ),
+                    status=409,
+                    code="item_name_in_use",
+                )
+            self._delete(f"id:{conflict['id']}", False)
+            response = self.request(method, url, json=body, expected=(200, 201))
+        if not keep_source:
+            self._paths.forget(None if item_id_of(src) is not None else split_path(src), item.id)
+        self._paths.forget(parts)
+        result = entry_of(response.json(), display(parts))
+        self._paths.remember(parts, Item(result.id, result.kind))
+        return result
+
+    def move(self, src: str, dst: str, overwrite: bool = False) -> RemoteEntry:
+        """Move or rename ``src`` to the full path ``dst`` (``PUT`` with a new name and parent)."""
+        return self._relocation(src, dst, overwrite, keep_source=False)
+
+    def copy(self, src: str, dst: str, overwrite: bool = False) -> RemoteEntry:
+        """Copy ``src`` to the full path ``dst`` (``POST …/copy``)."""
+        return self._relocation(src, dst, overwrite, keep_source=True)
+
+    # ------------------------------------------------------------------ deprecated names
+
+    def get_file_info(self, path_or_id: str | int) -> dict[str, Any]:
+        """Deprecated: ``info(path).raw`` (Box's full object)."""
+        warn_deprecated("BoxHook.get_file_info()", "BoxHook.info()")
+        return self._object(path_or_id)
+
+    async def aget_file_info(self, path_or_id: str | int) -> dict[str, Any]:
+        """Deprecated: ``(await ainfo(path)).raw``."""
+        warn_deprecated("BoxHook.aget_file_info()", "BoxHook.ainfo()")
+        return await self._aobject(path_or_id)
+
+    def list_folder(
+        self, path_or_id: str | int = ROOT_ID, limit: int = LIST_LIMIT, fields: str | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Deprecated: ``list(path)`` (this yields Box's mini objects, as it always did)."""
+        warn_deprecated("BoxHook.list_folder()", "BoxHook.list()")
+        folder_id = self._lookup(path_or_id, "folder").id
+        params: dict[str, Any] = {"usemarker": "true", "limit": max(1, min(limit, LIST_LIMIT))}
+        if fields:
+            params["fields"] = fields
+        while True:
+            page = self._items_page(self.request("GET", f"{API}/folders/{folder_id}/items", params=params))
+            yield from page["entries"]
+            if not page.get("next_marker"):
+                return
+            params["marker"] = page["next_marker"]
+
+    async def alist_folder(
+        self, path_or_id: str | int = ROOT_ID, limit: int = LIST_LIMIT, fields: str | None = None
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Deprecated: ``alist(path)``."""
+        warn_deprecated("BoxHook.alist_folder()", "BoxHook.alist()")
+        folder = await self.ainfo(str(path_or_id) if item_id_of(path_or_id) is None else f"id:{path_or_id}")
+        async for _, entry in self._awalk(folder, False):
+            yield dict(entry.raw)
+
+    def create_folder(self, path: str, parents: bool = True, exist_ok: bool = True) -> str:
+        """Deprecated: ``mkdir(path, parents, exist_ok).id``."""
+        warn_deprecated("BoxHook.create_folder()", "BoxHook.mkdir()")
+        return self.mkdir(path, parents, exist_ok).id

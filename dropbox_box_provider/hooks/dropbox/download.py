@@ -1,0 +1,94 @@
+"""Dropbox downloads: streamed into a temporary file beside the target, content_hash checked, renamed."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from dropbox_box_provider.auth.services import DROPBOX
+from dropbox_box_provider.content_hash import DropboxContentHasher, dropbox_content_hash
+from dropbox_box_provider.errors import ChecksumMismatch, TransportError
+from dropbox_box_provider.hooks.dropbox.paths import dropbox_api_arg
+from dropbox_box_provider.hooks.progress import DEFAULT_INTERVAL, TransferProgress
+
+if TYPE_CHECKING:
+    from dropbox_box_provider.hooks.dropbox.hook import DropboxHook
+
+READ_SIZE = 1024 * 1024
+
+
+def read_small(hook: DropboxHook, path: str) -> bytes:
+    """A small file's content in memory, content_hash checked."""
+    with hook.stream(
+        "POST",
+        f"{DROPBOX.content_base}/files/download",
+        headers={"Dropbox-API-Arg": dropbox_api_arg({"path": path})},
+    ) as response:
+        try:
+            data = response.read()
+        except httpx.HTTPError as exc:
+            raise hook.read_error(exc, f"download of {path}", 0) from exc
+        expected = json.loads(response.headers.get("Dropbox-API-Result", "{}")).get("content_hash")
+    if expected and dropbox_content_hash(data) != expected:
+        raise ChecksumMismatch(f"download of {path!r}: content_hash differs; nothing was kept. Run again")
+    return data
+
+
+def download_to(
+    hook: DropboxHook, path: str, destination: Path, *, progress_interval: float = DEFAULT_INTERVAL
+) -> dict[str, Any]:
+    """Download to ``destination`` through a temporary file beside it, verify the content_hash, then rename
+    atomically; on any failure the temporary file is removed and ``destination`` is untouched. Returns the
+    file's metadata."""
+    handle, temp_name = tempfile.mkstemp(
+        dir=destination.parent, prefix=f".{destination.name}.", suffix=".part"
+    )
+    try:
+        with (
+            os.fdopen(handle, "wb") as target,
+            hook.stream(
+                "POST",
+                f"{DROPBOX.content_base}/files/download",
+                headers={"Dropbox-API-Arg": dropbox_api_arg({"path": path})},
+            ) as response,
+        ):
+            metadata: dict[str, Any] = json.loads(response.headers.get("Dropbox-API-Result", "{}"))
+            total = metadata.get("size")
+            progress = TransferProgress(
+                f"download {path} -> {destination}",
+                total if isinstance(total, int) else None,
+                interval=progress_interval,
+            )
+            hasher = DropboxContentHasher()
+            try:
+                for chunk in response.iter_bytes(READ_SIZE):
+                    target.write(chunk)
+                    hasher.update(chunk)
+                    progress.update(len(chunk))
+            except httpx.HTTPError as exc:
+                raise hook.read_error(exc, f"download of {path!r}", progress.done) from exc
+        if isinstance(total, int) and progress.done != total:
+            raise TransportError(
+                f"download of {path!r} ended after {progress.done} of {total} bytes; nothing was kept. "
+                "Run the task again",
+                code="interrupted",
+            )
+        expected = metadata.get("content_hash")
+        if expected and hasher.hexdigest() != expected:
+            raise ChecksumMismatch(
+                f"download of {path!r} does not match Dropbox's content_hash (corrupted in transit); nothing "
+                "was kept. Run the task again"
+            )
+        os.replace(temp_name, destination)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp_name)
+        raise
+    progress.finish()
+    return metadata
