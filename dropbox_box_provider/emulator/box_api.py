@@ -232,7 +232,13 @@ async def folder_items(request: Request) -> Response:
             )
     with emulator_state(request).lock:
         children = _sorted_children(_folder(caller, request.path_params["folder_id"]))
-        entries = [mini(c) for c in children[offset : offset + limit]]
+        page = children[offset : offset + limit]
+        fields = request.query_params.get("fields")
+        if fields:  # Box returns the requested fields (plus type, id, etag) instead of the mini object
+            wanted = {f.strip() for f in fields.split(",")} | {"type", "id", "etag"}
+            entries = [{k: v for k, v in full(c, caller).items() if k in wanted} for c in page]
+        else:
+            entries = [mini(c) for c in page]
     if use_marker:
         next_offset = offset + len(entries)
         next_marker = (
@@ -289,6 +295,57 @@ async def delete_folder(request: Request) -> Response:
         caller.tree.remove(node)
         state.changed()
     return Response(status_code=204)
+
+
+async def _relocate(request: Request, kind: str, keep_source: bool) -> Response:
+    """PUT /2.0/{files,folders}/{id} (rename/move by ``name``/``parent``) and POST …/{id}/copy."""
+    caller = box_caller(request)
+    data = await _json_body(request)
+    state = emulator_state(request)
+    with state.lock:
+        item_id = request.path_params["item_id"]
+        node = _folder(caller, item_id) if kind == "folder" else _file(caller, item_id)
+        if node.parent is None:
+            raise ApiError(box_error(403, "access_denied_insufficient_permissions", "The root cannot move"))
+        _check_if_match(request, node)
+        parent_id = str((data.get("parent") or {}).get("id", "")) or (None if keep_source else node.parent.id)
+        if parent_id is None:
+            raise _bad_request("'parent' with an 'id' is required")
+        parent = _folder(caller, parent_id)
+        name = _check_name(data.get("name", node.name))
+        if caller.tree.is_within(parent, node):
+            raise _bad_request("Cannot move or copy a folder into itself", "item_move_into_itself")
+        existing = parent.children.get(name.lower())
+        if existing is not None and (keep_source or existing is not node):
+            conflict = _name_conflict(parent, name, as_list=kind == "folder")
+            assert conflict is not None
+            raise conflict
+        if keep_source:
+            moved = caller.tree.copy(node, parent, name, state.new_box_id)
+        else:
+            moved = caller.tree.move(node, parent, name)
+        state.changed()
+        return json_response(full(moved, caller), 201 if keep_source else 200)
+
+
+async def update_file(request: Request) -> Response:
+    """PUT /2.0/files/{id}: rename and/or move."""
+    return await _relocate(request, "file", keep_source=False)
+
+
+async def update_folder(request: Request) -> Response:
+    """PUT /2.0/folders/{id}: rename and/or move."""
+    return await _relocate(request, "folder", keep_source=False)
+
+
+async def copy_file(request: Request) -> Response:
+    """POST /2.0/files/{id}/copy."""
+    return await _relocate(request, "file", keep_source=True)
+
+
+async def copy_folder(request: Request) -> Response:
+    """POST /2.0/folders/{id}/copy."""
+    return await _relocate(request, "folder", keep_source=True)
 
 
 async def get_file(request: Request) -> Response:
@@ -644,6 +701,10 @@ def routes() -> list[Route]:
         Route(f"{API}/files/{{file_id}}", get_file, methods=["GET"]),
         Route(f"{API}/files/{{file_id}}", delete_file, methods=["DELETE"]),
         Route(f"{API}/files/{{file_id}}/content", download_redirect, methods=["GET"]),
+        Route(f"{API}/files/{{item_id}}", update_file, methods=["PUT"]),
+        Route(f"{API}/folders/{{item_id}}", update_folder, methods=["PUT"]),
+        Route(f"{API}/files/{{item_id}}/copy", copy_file, methods=["POST"]),
+        Route(f"{API}/folders/{{item_id}}/copy", copy_folder, methods=["POST"]),
         Route(f"{UPLOAD}/files/content", upload_file, methods=["POST"]),
         Route(sessions, create_session, methods=["POST"]),
         Route(f"{sessions}/{{session_id}}", upload_part, methods=["PUT"]),

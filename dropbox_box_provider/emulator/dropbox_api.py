@@ -334,6 +334,42 @@ def delete(caller: Caller, arg: Any, request: Request) -> Any:
     return {"metadata": data}
 
 
+def _relocate(caller: Caller, arg: Any, request: Request, route: str, keep_source: bool) -> Any:
+    """files/move_v2 and files/copy_v2: ``from_path`` to ``to_path`` (missing parents are created)."""
+    source, target = _field(arg, "from_path", route), _field(arg, "to_path", route)
+    _check_path(source, route, allow_root=False)
+    _check_path(target, route, allow_root=False)
+    node = lookup(caller.tree, source)
+    if node == "malformed":
+        return dropbox_route_error("from_lookup", "malformed_path")
+    if node is None or isinstance(node, str) or node is caller.tree.root:
+        return dropbox_route_error("from_lookup", "not_found")
+    parent, name = _ensure_parent(caller.tree, target)
+    if parent is None:
+        return dropbox_route_error("to", "malformed_path" if name == "malformed_path" else "conflict")
+    if caller.tree.is_within(parent, node):
+        return dropbox_route_error("cant_move_folder_into_itself")
+    existing = parent.children.get(name.lower())
+    if existing is not None and existing is not node:
+        return dropbox_route_error("to", "conflict", "folder" if existing.folder else "file")
+    if keep_source:
+        moved = caller.tree.copy(node, parent, name, lambda: "id:" + random_token(22))
+    else:
+        moved = caller.tree.move(node, parent, name)
+    emulator_state(request).changed()
+    return {"metadata": metadata(moved)}
+
+
+def move(caller: Caller, arg: Any, request: Request) -> Any:
+    """files/move_v2."""
+    return _relocate(caller, arg, request, "files/move_v2", keep_source=False)
+
+
+def copy(caller: Caller, arg: Any, request: Request) -> Any:
+    """files/copy_v2."""
+    return _relocate(caller, arg, request, "files/copy_v2", keep_source=True)
+
+
 def _mode(value: Any) -> tuple[str, str | None]:
     if isinstance(value, str):
         return value, None
@@ -592,6 +628,8 @@ def routes() -> list[Route]:
         "files/get_metadata": get_metadata,
         "files/create_folder_v2": create_folder,
         "files/delete_v2": delete,
+        "files/move_v2": move,
+        "files/copy_v2": copy,
     }
     result = [Route(API + name, _rpc(name, handler), methods=["POST"]) for name, handler in rpc.items()]
     content = {

@@ -6,7 +6,7 @@ import base64
 import hashlib
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from dropbox_box_provider.content_hash import dropbox_content_hash
@@ -113,6 +113,34 @@ class Tree:
         if node.parent is not None:
             node.parent.children.pop(node.name.lower(), None)
             node.parent.modified_at = time.time()
+
+    def move(self, node: Node, parent: Node, name: str) -> Node:
+        """Move (or rename) a node under ``parent`` as ``name``; the caller has checked the name is free."""
+        if node.parent is not None:
+            node.parent.children.pop(node.name.lower(), None)
+            node.parent.modified_at = time.time()
+        node.parent, node.name = parent, name
+        parent.children[name.lower()] = node
+        parent.modified_at = time.time()
+        return node
+
+    def copy(self, node: Node, parent: Node, name: str, new_id: Callable[[], str]) -> Node:
+        """A deep copy of ``node`` under ``parent`` as ``name``, with new ids (``new_id()`` each)."""
+        clone = self.add(parent, name, node.folder, new_id())
+        if not node.folder:
+            clone.set_content(node.content, node.sha1, node.content_hash)
+        for child in list(node.children.values()):
+            self.copy(child, clone, child.name, new_id)
+        return clone
+
+    def is_within(self, node: Node, folder: Node) -> bool:
+        """True when ``node`` is ``folder`` or below it."""
+        current: Node | None = node
+        while current is not None:
+            if current is folder:
+                return True
+            current = current.parent
+        return False
 
     def to_json(self) -> dict[str, Any]:
         """Serializable form (file bytes as base64) for --state persistence."""

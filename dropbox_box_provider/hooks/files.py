@@ -31,7 +31,8 @@ class RemoteEntry:
     """A file or folder as both services describe it; ``raw`` is the service's own metadata.
 
     ``path`` is the display path from the root (``/a/b.csv``); ``ref`` is an address every method of the
-    same hook accepts (the item's id as ``id:<id>``), stable across renames.
+    same hook accepts (the item's id as ``id:<id>``), stable across renames. ``modified`` (aware) and the
+    hash are a file's; folders have neither (Dropbox keeps no folder times).
     """
 
     path: str

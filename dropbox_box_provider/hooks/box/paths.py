@@ -212,7 +212,8 @@ def entry_of(body: dict[str, Any], path: str | None = None) -> RemoteEntry:
         id=str(body.get("id", "")),
         kind="file" if is_file else "folder",
         size=size if isinstance(size, int) else None,
-        modified=aware_time(body.get("modified_at")) if body.get("modified_at") else None,
+        # Folders carry no time in RemoteEntry: Dropbox has none for them (Box's is in ``raw``).
+        modified=aware_time(body.get("modified_at")) if is_file and body.get("modified_at") else None,
         content_hash=body.get("sha1") if is_file else None,
         hash_algorithm="sha1" if is_file else None,
         raw=body,

@@ -4,6 +4,7 @@ move, copy). Dropbox specifics (``rev:`` paths, team headers, raw RPC) stay here
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import AsyncIterator, Iterator
@@ -214,7 +215,9 @@ class DropboxHook(BaseOAuthHook, RemoteFilesBase):
         elif isinstance(overwrite, str):
             overwrite = _overwrite_from_mode(overwrite, "write_bytes")
         _no_more(deprecated, "write_bytes")
-        return entry_of(upload.write_small(self, normalize_path(remote), data, overwrite), "file")
+        path = normalize_path(remote)
+        with _explained_conflict(path):
+            return entry_of(upload.write_small(self, path, data, overwrite), "file")
 
     def upload_file(
         self,
@@ -242,16 +245,18 @@ class DropboxHook(BaseOAuthHook, RemoteFilesBase):
         _no_more(deprecated, "upload_file")
         source = os.fspath(local)
         target = f"{remote}{Path(source).name}" if str(remote).endswith("/") else remote
-        metadata = upload.upload_local(
-            self,
-            source,
-            normalize_path(target),
-            overwrite,
-            chunk_size=chunk_size,
-            autorename=autorename,
-            single_request_limit=single_request_limit,
-            progress_interval=progress_interval,
-        )
+        path = normalize_path(target)
+        with _explained_conflict(path):
+            metadata = upload.upload_local(
+                self,
+                source,
+                path,
+                overwrite,
+                chunk_size=chunk_size,
+                autorename=autorename,
+                single_request_limit=single_request_limit,
+                progress_interval=progress_interval,
+            )
         return entry_of(metadata, "file")
 
     def mkdir(self, path: str, parents: bool = True, exist_ok: bool = True) -> RemoteEntry:
@@ -374,6 +379,17 @@ class DropboxHook(BaseOAuthHook, RemoteFilesBase):
         """Deprecated: ``mkdir(path, exist_ok=...).raw``."""
         warn_deprecated("DropboxHook.create_folder()", "DropboxHook.mkdir()")
         return dict(self.mkdir(path, exist_ok=exist_ok).raw)
+
+
+@contextlib.contextmanager
+def _explained_conflict(path: str) -> Iterator[None]:
+    """An upload's ``path/conflict`` as AlreadyExists that says what to do."""
+    try:
+        yield
+    except AlreadyExists as exc:
+        kind = "folder" if (exc.code or "").endswith("folder") else "file with different content"
+        advice = "pass overwrite=True to replace it" if kind != "folder" else "choose another path"
+        raise AlreadyExists(f"Dropbox already has a {kind} at {path!r}; {advice}", 409, exc.code) from exc
 
 
 def _no_more(deprecated: dict[str, Any], method: str) -> None:
