@@ -32,9 +32,7 @@ def dropbox_client(url: str, grant: dict[str, Any], *, refresh_buffer: float | N
 
     if refresh_buffer is not None:
         dropbox.dropbox_client.TOKEN_EXPIRATION_BUFFER = refresh_buffer
-    expires = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None) + dt.timedelta(
-        seconds=float(grant["expires_in"])
-    )
+    expires = dt.datetime.now(dt.UTC).replace(tzinfo=None) + dt.timedelta(seconds=float(grant["expires_in"]))
     return dropbox.Dropbox(
         oauth2_access_token=grant["access_token"],
         oauth2_refresh_token=grant.get("refresh_token"),

@@ -1,106 +1,134 @@
-"""What the Dropbox and Box file operators, sensors and triggers share: glob patterns in the last path
-segment, "modified after" filters, and local source/target paths."""
+"""The upload and download operators' one transfer loop, written against ``RemoteFiles``: each service
+module only names its hook and the fields its XCom summary keeps."""
 
 from __future__ import annotations
 
-import fnmatch
-import glob
+import contextlib
 import os
-from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from dropbox_box_provider.errors import InvalidRemotePath
+from airflow.sdk import BaseOperator
 
-GLOB_CHARS = frozenset("*?[")
+from dropbox_box_provider.errors import NotFound
+from dropbox_box_provider.hooks.files import (
+    RemoteEntry,
+    RemoteFiles,
+    aware_time,
+    find_files,
+    has_glob,
+    split_remote_pattern,
+)
+from dropbox_box_provider.operators._local import local_sources, local_target
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
 
 
-def has_glob(text: str) -> bool:
-    """True when ``text`` holds a glob wildcard (``*``, ``?`` or ``[``)."""
-    return any(char in GLOB_CHARS for char in text)
+def summary(entry: RemoteEntry, keys: tuple[str, ...]) -> dict[str, Any]:
+    """The XCom-sized part of a service's file object (the service's own field names, as before)."""
+    return {key: entry.raw.get(key) for key in keys if key in entry.raw}
 
 
-def split_remote_pattern(remote: str) -> tuple[str, str | None]:
-    """``("/folder", "*.csv")`` for a remote path whose last segment is a glob, else ``(remote, None)``.
+class _RemoteFilesOperator(BaseOperator):
+    """What both transfer operators share: the connection and how its hook is made."""
 
-    Only the last segment may hold wildcards: folders are listed one at a time, never walked recursively.
+    service_name: ClassVar[str]
+
+    def get_hook(self) -> RemoteFiles:
+        """The service hook of ``conn_id`` (imported lazily: DAG parsing never pays for it)."""
+        raise NotImplementedError
+
+    def names_a_folder(self, remote: str) -> bool:
+        """True when ``remote`` itself names the destination folder rather than the file."""
+        return remote.endswith("/")
+
+
+class RemoteUploadOperator(_RemoteFilesOperator):
+    """Upload ``local_path`` (a file, or a glob of files) to ``remote_path``; returns the files' metadata."""
+
+    template_fields: Sequence[str] = ("local_path", "remote_path", "conn_id")
+    ui_color = "#cfe2ff"
+    summary_keys: ClassVar[tuple[str, ...]]
+
+    def __init__(
+        self, *, local_path: str, remote_path: str, conn_id: str, overwrite: bool = False, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self.local_path = local_path
+        self.remote_path = remote_path
+        self.conn_id = conn_id
+        self.overwrite = overwrite
+
+    def execute(self, context: Context) -> list[dict[str, Any]]:
+        """Upload every matching file (the hook verifies each one's hash)."""
+        files = self.get_hook()
+        remote = str(self.remote_path)
+        sources = local_sources(self.local_path)
+        into_folder = has_glob(os.fspath(self.local_path)) or self.names_a_folder(remote)
+        if not into_folder and sources:
+            with contextlib.suppress(NotFound):  # an existing folder's path means "into it", '/' or not
+                into_folder = files.info(remote).kind == "folder"
+        target = remote.rstrip("/") + "/" if into_folder else remote
+        uploaded = []
+        for source in sources:
+            entry = files.upload_file(source, target, overwrite=self.overwrite)
+            self.log.info("Uploaded %s to %s %s (id %s)", source, self.service_name, entry.path, entry.id)
+            uploaded.append(summary(entry, self.summary_keys))
+        if not sources:
+            self.log.info("No local file matches %r; nothing to upload", self.local_path)
+        return uploaded
+
+
+class RemoteDownloadOperator(_RemoteFilesOperator):
+    """Download ``remote_path`` (a file, or a glob in its last segment) to ``local_path`` (a folder for a
+    glob). ``modified_after`` (datetime or ISO text, e.g. ``"{{ prev_start_date_success or '' }}"``) keeps
+    only newer files; ``overwrite=False`` keeps existing local files. Returns the local paths written.
     """
-    text = str(remote).strip()
-    if not has_glob(text):
-        return text, None
-    folder, _, pattern = text.rstrip("/").rpartition("/")
-    if has_glob(folder):
-        raise InvalidRemotePath(
-            f"remote pattern {remote!r} has wildcards before its last segment; only the file name may hold "
-            "them, e.g. '/reports/2024-*.csv'"
-        )
-    return folder or "/", pattern
+
+    template_fields: Sequence[str] = ("remote_path", "local_path", "conn_id", "modified_after")
+    ui_color = "#cfe2ff"
+
+    def __init__(
+        self,
+        *,
+        remote_path: str,
+        local_path: str,
+        conn_id: str,
+        overwrite: bool = True,
+        modified_after: datetime | str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.remote_path = remote_path
+        self.local_path = local_path
+        self.conn_id = conn_id
+        self.overwrite = overwrite
+        self.modified_after = modified_after
+
+    def execute(self, context: Context) -> list[str]:
+        """Download each matching file; a missing single file is an error, not "nothing new"."""
+        files = self.get_hook()
+        remote = str(self.remote_path)
+        _, pattern = split_remote_pattern(remote)
+        if pattern is None:
+            files.info(remote)  # NotFound for a missing file
+        entries = find_files(files, remote, aware_time(self.modified_after))
+        written = []
+        for entry in entries:
+            target = local_target(self.local_path, entry.name, into_folder=pattern is not None)
+            if target.exists() and not self.overwrite:
+                self.log.info("Keeping existing %s (overwrite=False)", target)
+                continue
+            files.download_file(entry.ref, target)
+            self.log.info("Downloaded %s %s (id %s) to %s", self.service_name, entry.path, entry.id, target)
+            written.append(str(target))
+        if not entries:
+            self.log.info(
+                "No %s file matches %r (modified after %s)", self.service_name, remote, self.modified_after
+            )
+        return written
 
 
-def name_matches(name: str, pattern: str) -> bool:
-    """Glob match ignoring case (Dropbox and Box compare names case-insensitively)."""
-    return fnmatch.fnmatchcase(name.lower(), pattern.lower())
-
-
-def parse_time(value: datetime | str | float | None) -> datetime | None:
-    """An aware UTC datetime from a datetime, ISO-8601 text (a rendered template) or Unix seconds.
-
-    ``None`` and empty text mean "no time"; a naive datetime is taken as UTC.
-    """
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return None
-    if isinstance(value, datetime):
-        parsed = value
-    elif isinstance(value, (int, float)):
-        parsed = datetime.fromtimestamp(float(value), tz=UTC)
-    else:
-        text = value.strip()
-        try:
-            parsed = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
-        except ValueError:
-            raise InvalidRemotePath(
-                f"{value!r} is not a time: give a datetime, ISO-8601 text such as '2024-05-01T12:00:00Z' or "
-                "a template rendering to one (e.g. '{{ data_interval_start }}')"
-            ) from None
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
-
-
-def modified_after(modified: str | None, after: datetime | None) -> bool:
-    """True when no ``after`` is set, or the service's ``modified`` timestamp is strictly later."""
-    if after is None:
-        return True
-    when = parse_time(modified) if modified else None
-    return when is not None and when > after
-
-
-def iso_or_none(value: datetime | None) -> str | None:
-    """ISO-8601 text for trigger kwargs and XComs (which must stay plain JSON)."""
-    return value.isoformat() if value is not None else None
-
-
-def local_sources(pattern: str | os.PathLike[str]) -> list[Path]:
-    """The local files a path or glob names (sorted); a plain path that is not a file raises."""
-    text = os.fspath(pattern)
-    if has_glob(text):
-        return sorted(Path(p) for p in glob.glob(text) if Path(p).is_file())
-    path = Path(text)
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"{text!r} is not a file; give a local file path or a glob such as '/data/*.csv'"
-        )
-    return [path]
-
-
-def local_target(local_path: str | os.PathLike[str], name: str, *, into_folder: bool) -> Path:
-    """Where a downloaded file goes: inside ``local_path`` (a folder, created) or ``local_path`` itself."""
-    base = Path(local_path)
-    if into_folder or base.is_dir() or os.fspath(local_path).endswith(("/", os.sep)):
-        base.mkdir(parents=True, exist_ok=True)
-        return base / name
-    base.parent.mkdir(parents=True, exist_ok=True)
-    return base
-
-
-def summary(entry: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
-    """The XCom-sized part of a service's file object."""
-    return {key: entry.get(key) for key in keys if key in entry}
+__all__ = ["RemoteDownloadOperator", "RemoteUploadOperator", "summary"]

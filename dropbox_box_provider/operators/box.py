@@ -3,37 +3,14 @@ glob in the last path segment, optionally only files modified after a time)."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dropbox_box_provider.errors import ItemNotFound
-from dropbox_box_provider.operators._files import RemoteDownloadOperator, RemoteUploadOperator
-from dropbox_box_provider.operators._transfer import modified_after, name_matches, split_remote_pattern
+from dropbox_box_provider.operators._transfer import RemoteDownloadOperator, RemoteUploadOperator
 
 if TYPE_CHECKING:
     from dropbox_box_provider.hooks.box import BoxHook
 
 SUMMARY_KEYS = ("id", "name", "size", "sha1", "modified_at")
-
-
-def find_box_files(hook: BoxHook, path: str, after: datetime | None = None) -> list[dict[str, Any]]:
-    """Box file objects at ``path`` (a path or id, or a last-segment glob) modified after ``after``."""
-    folder, pattern = split_remote_pattern(str(path))
-    try:
-        if pattern is None:
-            candidates = [hook.get_file_info(folder)]
-        else:
-            candidates = [
-                e
-                for e in hook.list_folder(folder)
-                if e.get("type") == "file" and name_matches(str(e.get("name", "")), pattern)
-            ]
-            if after is not None:  # listings carry mini objects: modified_at needs the full object
-                candidates = [hook.get_file_info(str(e["id"])) for e in candidates]
-    except ItemNotFound:
-        return []
-    return [e for e in candidates if e.get("type") == "file" and modified_after(e.get("modified_at"), after)]
 
 
 def _hook(conn_id: str) -> BoxHook:
@@ -45,7 +22,8 @@ def _hook(conn_id: str) -> BoxHook:
 class BoxUploadOperator(RemoteUploadOperator):
     """Upload ``local_path`` (a file, or a glob of files) to ``remote_path``: a folder id, a folder path
     (missing folders are created; always a folder when ``local_path`` is a glob or it ends with ``/``), or
-    the file's full path. ``overwrite=True`` uploads a new version of an existing file, otherwise it fails.
+    the file's full path. ``overwrite=True`` uploads a new version of an existing file, otherwise it fails
+    when the content differs.
 
     Returns the uploaded files' metadata (id, name, size, sha1).
     """
@@ -60,11 +38,8 @@ class BoxUploadOperator(RemoteUploadOperator):
         return _hook(self.conn_id)
 
     def names_a_folder(self, remote: str) -> bool:
-        return remote.endswith("/") or remote.isdigit()
-
-    def upload_one(self, hook: BoxHook, source: Path, remote: str, into_folder: bool) -> dict[str, Any]:
-        name = source.name if into_folder else None
-        return hook.upload_file(source, remote.rstrip("/") or "/", name=name, overwrite=self.overwrite)
+        """A trailing ``/`` or a Box folder id (digits, or ``id:<digits>``)."""
+        return remote.endswith("/") or remote.removeprefix("id:").isdigit()
 
 
 class BoxDownloadOperator(RemoteDownloadOperator):
@@ -77,12 +52,3 @@ class BoxDownloadOperator(RemoteDownloadOperator):
 
     def get_hook(self) -> BoxHook:
         return _hook(self.conn_id)
-
-    def find(self, hook: BoxHook, remote: str, after: datetime | None) -> list[dict[str, Any]]:
-        return find_box_files(hook, remote, after)
-
-    def check_exists(self, hook: BoxHook, remote: str) -> None:
-        hook.get_file_info(remote)
-
-    def download_one(self, hook: BoxHook, entry: dict[str, Any], target: Path) -> None:
-        hook.download_file(str(entry["id"]), target)

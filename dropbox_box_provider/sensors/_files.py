@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
 from dropbox_box_provider.errors import DropboxBoxError
-from dropbox_box_provider.operators._transfer import iso_or_none, parse_time
+from dropbox_box_provider.hooks.files import RemoteEntry, RemoteFiles, aware_time, find_files, iso_or_none
 from dropbox_box_provider.sensors.token import default_deferrable
-from dropbox_box_provider.triggers.files import FileService, RemoteFileTrigger
+from dropbox_box_provider.triggers.files import FileService, RemoteFileTrigger, found_names, hook_for
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -41,20 +41,19 @@ class RemoteFileSensor(BaseSensorOperator):
         self.modified_after = modified_after
         self.deferrable = default_deferrable() if deferrable is None else deferrable
 
-    def find(self) -> list[dict[str, Any]]:
-        """The matching files now (the service's own file objects)."""
-        raise NotImplementedError
+    def get_hook(self) -> RemoteFiles:
+        """The service's hook of ``conn_id``."""
+        return hook_for(self.service, self.conn_id)
 
-    @staticmethod
-    def names(found: list[dict[str, Any]]) -> list[str]:
-        """Display names of found files (Dropbox paths, Box names)."""
-        return [str(e.get("path_display") or e.get("name")) for e in found]
+    def find(self) -> list[RemoteEntry]:
+        """The matching files now."""
+        return find_files(self.get_hook(), self.path, aware_time(self.modified_after))
 
     def poke(self, context: Context) -> PokeReturnValue:
         """One listing or metadata call."""
         found = self.find()
         self.log.info("%d file(s) match %r", len(found), self.path)
-        return PokeReturnValue(is_done=bool(found), xcom_value=self.names(found) if found else None)
+        return PokeReturnValue(is_done=bool(found), xcom_value=found_names(found) if found else None)
 
     def execute(self, context: Context) -> Any:
         """Poke/reschedule as any sensor; deferrable: check once, then wait in the triggerer."""
@@ -62,14 +61,14 @@ class RemoteFileSensor(BaseSensorOperator):
             return super().execute(context)
         found = self.find()
         if found:
-            return self.names(found)
+            return found_names(found)
         self.log.info("No file matches %r yet; deferring", self.path)
         self.defer(
             trigger=RemoteFileTrigger(
                 service=self.service,
                 conn_id=self.conn_id,
                 path=self.path,
-                modified_after=iso_or_none(parse_time(self.modified_after)),
+                modified_after=iso_or_none(aware_time(self.modified_after)),
                 poll_interval=self.poke_interval,
             ),
             method_name="execute_complete",

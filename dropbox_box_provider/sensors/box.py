@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from dropbox_box_provider.operators._transfer import parse_time
-from dropbox_box_provider.operators.box import find_box_files
 from dropbox_box_provider.sensors._files import RemoteFileSensor
 from dropbox_box_provider.triggers.files import FileService
 
@@ -18,9 +16,3 @@ class BoxFileSensor(RemoteFileSensor):
 
     def __init__(self, *, path: str, conn_id: str = "box_default", **kwargs: Any) -> None:
         super().__init__(path=path, conn_id=conn_id, **kwargs)
-
-    def find(self) -> list[dict[str, Any]]:
-        """Box file objects of the matching files."""
-        from dropbox_box_provider.hooks.box import BoxHook
-
-        return find_box_files(BoxHook(self.conn_id), self.path, parse_time(self.modified_after))

@@ -237,10 +237,10 @@ def test_conventional_conn_id_keywords_and_wrong_type(
     with pytest.raises(TypeError):
         DropboxHook(box_conn_id="a")
     box_helpers.box_oauth_connection(monkeypatch, fresh_emulator, tmp_path, "typed_box")
-    with pytest.raises(AuthConfigError, match="'box_oauth' is a Box connection.*use BoxHook"):
+    with pytest.raises(AuthConfigError, match=r"'box_oauth' is a Box connection.*use BoxHook"):
         DropboxHook("typed_box").get_auth_config()
     dropbox_helpers.dropbox_connection(monkeypatch, fresh_emulator, tmp_path, "typed_dropbox")
-    with pytest.raises(AuthConfigError, match="'dropbox' is a Dropbox connection.*use DropboxHook"):
+    with pytest.raises(AuthConfigError, match=r"'dropbox' is a Dropbox connection.*use DropboxHook"):
         BoxHook("typed_dropbox").get_auth_config()
 
 

@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 from airflow.sdk.serde import deserialize, serialize
 
-from dropbox_box_provider.errors import InvalidRemotePath, ItemExists, ItemNotFound
-from dropbox_box_provider.operators._transfer import parse_time, split_remote_pattern
+from dropbox_box_provider.errors import InvalidArgument, InvalidRemotePath, ItemExists, ItemNotFound
+from dropbox_box_provider.hooks.files import aware_time as parse_time
+from dropbox_box_provider.hooks.files import split_remote_pattern
 from dropbox_box_provider.operators.box import BoxDownloadOperator, BoxUploadOperator
 from dropbox_box_provider.operators.dropbox import DropboxDownloadOperator, DropboxUploadOperator
 from dropbox_box_provider.sensors.box import BoxFileSensor
@@ -68,7 +69,7 @@ def test_remote_patterns_and_times() -> None:
         split_remote_pattern("/in*/a.csv")
     assert parse_time("2024-05-01T12:00:00Z") == datetime(2024, 5, 1, 12, tzinfo=UTC)
     assert parse_time("") is None and parse_time(None) is None
-    with pytest.raises(InvalidRemotePath, match="ISO-8601"):
+    with pytest.raises(InvalidArgument, match="ISO-8601"):  # a bad time is a bad argument, not a bad path
         parse_time("yesterday")
 
 
@@ -142,10 +143,13 @@ def test_box_upload_glob_overwrite_and_download(box_conn: str, local_files: Path
     again = BoxUploadOperator(
         task_id="again", conn_id=box_conn, local_path=f"{local_files}/a.csv", remote_path="/reports/"
     )
+    assert run(again)[0]["id"] == uploaded[0]["id"]  # the same bytes again: already there, no conflict
+    (local_files / "a.csv").write_text("id\n9\n")
     with pytest.raises(ItemExists):
         run(again)
     again.overwrite = True
     assert run(again)[0]["id"] == uploaded[0]["id"]  # a new version of the same file
+    (local_files / "a.csv").write_text("id\n1\n")
 
     target = tmp_path / "in"
     got = run(

@@ -496,6 +496,10 @@ class BoxHook(BaseOAuthHook, RemoteFilesBase):
                 )
             return folder_id, name, None
         text = str(remote)
+        if text.endswith("/") and (folder_id := item_id_of(text.rstrip("/"))) is not None:
+            if not local_name:
+                raise InvalidRemotePath(f"uploading into folder id {remote} needs a file name: add it")
+            return folder_id, local_name, None
         parts = split_path(text)
         if name is not None:
             return self.mkdir(text).id, name, parts
