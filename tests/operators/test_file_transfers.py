@@ -149,7 +149,6 @@ def test_box_upload_glob_overwrite_and_download(box_conn: str, local_files: Path
         run(again)
     again.overwrite = True
     assert run(again)[0]["id"] == uploaded[0]["id"]  # a new version of the same file
-    (local_files / "a.csv").write_text("id\n1\n")
 
     target = tmp_path / "in"
     got = run(
@@ -158,7 +157,7 @@ def test_box_upload_glob_overwrite_and_download(box_conn: str, local_files: Path
         )
     )
     assert sorted(Path(p).name for p in got) == ["a.csv", "b.csv"]
-    assert (target / "a.csv").read_text() == "id\n1\n"
+    assert (target / "a.csv").read_text() == "id\n9\n"  # the new version
     by_id = run(
         BoxDownloadOperator(
             task_id="id", conn_id=box_conn, remote_path=uploaded[1]["id"], local_path=str(tmp_path / "b.csv")
