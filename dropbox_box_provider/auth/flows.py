@@ -55,11 +55,6 @@ def _redirect_uri(config: AuthConfig, callback_url: str | None) -> str | None:
     return uri or None
 
 
-def uses_pkce(config: AuthConfig) -> bool:
-    """Dropbox apps without a client secret authorize with PKCE (S256); Box has no PKCE."""
-    return config.service == "dropbox" and not config.client_secret
-
-
 def pkce_challenge(verifier: str) -> str:
     """S256 code challenge: base64url(SHA-256(verifier)) without padding."""
     digest = hashlib.sha256(verifier.encode("ascii")).digest()
@@ -85,7 +80,7 @@ def authorization_url(
     verifier: str | None = None
     if config.service == "dropbox":
         params["token_access_type"] = "online" if config.access_type == "online" else "offline"
-        if uses_pkce(config):
+        if config.is_pkce:
             verifier = secrets.token_urlsafe(64)  # 86 chars, within RFC 7636's 43..128
             params["code_challenge"] = pkce_challenge(verifier)
             params["code_challenge_method"] = "S256"

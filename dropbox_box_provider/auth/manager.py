@@ -54,23 +54,13 @@ def tokens_from_record(record: TokenRecord) -> TokenSet:
     return TokenSet.from_dict(record.payload)
 
 
-def _is_static(config: AuthConfig) -> bool:
-    return config.auth_scheme == "static" or (
-        config.auth_scheme == "oauth" and config.initiate_oauth == "OFF"
-    )
-
-
-def _is_service_account(config: AuthConfig) -> bool:
-    return config.auth_scheme in ("jwt", "ccg")
-
-
 def seed_fingerprint(config: AuthConfig) -> str | None:
     """What the store's record must have been started from for this connection to be served from it.
 
     OAuth: the seed refresh token (else seed access token) pasted into the connection, None without one.
     JWT/CCG: the app and subject, so a connection pointed at another app or subject gets a fresh token.
     """
-    if _is_service_account(config):
+    if config.is_service_account:
         identity = "|".join(
             str(part or "")
             for part in (
@@ -160,7 +150,7 @@ class TokenManager:
         ``interactive`` allows an ``authorizer`` (the CLI's browser flow) when GETANDREFRESH finds no grant.
         Raises ReauthorizationRequired when a person must authorize again.
         """
-        if _is_static(config):
+        if config.uses_static_token:
             return self._static_token(conn_id, config)
         seed = _seed_of(config)
         tokens = self._cached(conn_id, seed, config.refresh_margin)
@@ -174,7 +164,7 @@ class TokenManager:
 
     def force_refresh(self, conn_id: str, config: AuthConfig) -> TokenSet:
         """Obtain a new token now (the refresh operator), unless another process did so moments ago."""
-        if _is_static(config):
+        if config.uses_static_token:
             raise AuthConfigError(
                 [
                     "a static access token (auth_scheme static or initiate_oauth OFF) cannot be refreshed; "
@@ -193,7 +183,7 @@ class TokenManager:
         entry = self._cache.get(conn_id)
         if entry is not None and hmac.compare_digest(entry.tokens.access_token, access_token):
             self._cache.pop(conn_id, None)
-        if config is not None and _is_static(config):
+        if config is not None and config.uses_static_token:
             return False
         record = self.store.read(conn_id)
         if record is None or not self._holds(record, access_token):
@@ -283,7 +273,7 @@ class TokenManager:
         A connection served by the token-store backend carries the record's own, possibly already
         rotated, tokens: those are known to the record and never trigger a re-seed.
         """
-        if _is_service_account(config):
+        if config.is_service_account:
             return record.seed_fingerprint != seed
         if seed is None or record.seed_fingerprint == seed:
             return False
@@ -366,7 +356,7 @@ class TokenManager:
     ) -> tuple[TokenSet, str | None, str | None]:
         """Call the token endpoint once; returns the tokens, the seed fingerprint and verifier fingerprint."""
         used_verifier = record.payload.get(VERIFIER_FINGERPRINT_KEY) if record is not None else None
-        if _is_service_account(config):
+        if config.is_service_account:
             return self._flows.fetch_service_token(config), seed, None
         reseed = record is None or self._needs_reseed(record, config, seed)
         if reseed and seed is not None:

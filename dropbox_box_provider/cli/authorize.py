@@ -29,7 +29,7 @@ ACCOUNT_KEY = "account"  # TokenSet.extra key holding "Name <email> (id)" for `s
 def check_authorizable(config: AuthConfig) -> None:
     """Only user-OAuth connections that use stored tokens are authorized by a person."""
     conn_id = config.conn_id or "<conn_id>"
-    if config.auth_scheme in ("jwt", "ccg"):
+    if config.is_service_account:
         raise AuthConfigError(
             [
                 f"auth_scheme {config.auth_scheme!r} is a Box service account: it needs no browser "

@@ -4,22 +4,10 @@ from __future__ import annotations
 
 import sys
 import time
-from datetime import UTC, datetime
 
+from dropbox_box_provider.wording import duration, iso
 
-def duration(seconds: float) -> str:
-    """``2d 3h``, ``3h 59m``, ``4m 10s``, ``12s``: the two largest units of a non-negative span."""
-    whole = int(abs(seconds))
-    days, rest = divmod(whole, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        return f"{days}d {hours}h"
-    if hours:
-        return f"{hours}h {minutes:02d}m"
-    if minutes:
-        return f"{minutes}m {secs:02d}s"
-    return f"{secs}s"
+__all__ = ["duration", "iso", "note", "say", "since", "until"]
 
 
 def until(timestamp: float | None, now: float | None = None) -> str:
@@ -35,13 +23,6 @@ def since(timestamp: float | None, now: float | None = None) -> str:
     if timestamp is None:
         return "-"
     return f"{duration((time.time() if now is None else now) - timestamp)} ago"
-
-
-def iso(timestamp: float | None) -> str | None:
-    """UTC ISO-8601 (seconds) of a Unix timestamp, None when unknown."""
-    if timestamp is None:
-        return None
-    return datetime.fromtimestamp(timestamp, tz=UTC).isoformat(timespec="seconds")
 
 
 def say(text: str = "") -> None:

@@ -24,6 +24,7 @@ from dropbox_box_provider.auth.manager import TokenManager
 from dropbox_box_provider.auth.tokens import TokenSet
 from dropbox_box_provider.errors import AuthConfigError, DropboxBoxError, InvalidArgument, TransportError
 from dropbox_box_provider.get_provider_info import ui_field_behaviour
+from dropbox_box_provider.wording import duration
 
 if TYPE_CHECKING:
     from dropbox_box_provider.store.base import TokenStore
@@ -39,7 +40,7 @@ _MASKED_LOCK = threading.Lock()
 _MASKED_LIMIT = 10_000
 
 
-def _mask(*values: str | None) -> None:
+def mask_secrets(*values: str | None) -> None:
     """Register secrets with Airflow's masker, once per value per process (the check is a set lookup)."""
     fresh = [v for v in values if v and v not in _MASKED]
     if not fresh:
@@ -84,18 +85,6 @@ def token_metadata(
         result["access_token"] = tokens.access_token
         result["refresh_token"] = tokens.refresh_token
     return result
-
-
-def describe_duration(seconds: float) -> str:
-    """``3h 59m`` / ``12m 5s`` / ``40s``: a token lifetime for people."""
-    total = max(0, int(seconds))
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h {minutes:02d}m"
-    if minutes:
-        return f"{minutes}m {secs:02d}s"
-    return f"{secs}s"
 
 
 class BearerAuth(httpx.Auth):
@@ -218,7 +207,7 @@ class BaseOAuthHook(BaseHook):
             if location and "://" in location:
                 with contextlib.suppress(ValueError):
                     secrets.append(httpx.URL(location).password or "")
-            _mask(*secrets)
+            mask_secrets(*secrets)
             self._auth_config = config
         return self._auth_config
 
@@ -260,7 +249,7 @@ class BaseOAuthHook(BaseHook):
                 self.conn_id,
             )
         tokens = self.token_manager.get_valid_token(self.conn_id, config)
-        _mask(tokens.access_token, tokens.refresh_token)
+        mask_secrets(tokens.access_token, tokens.refresh_token)
         return tokens
 
     def get_access_token(self) -> str:
@@ -415,9 +404,9 @@ class BaseOAuthHook(BaseHook):
     ) -> dict[str, Any]:
         """GetOAuthAccessToken: exchange an authorization code, store the tokens, return their metadata."""
         config = self.get_auth_config()
-        _mask(code, code_verifier)
+        mask_secrets(code, code_verifier)
         tokens = flows.exchange_code(config, code, callback_url=callback_url, code_verifier=code_verifier)
-        _mask(tokens.access_token, tokens.refresh_token)
+        mask_secrets(tokens.access_token, tokens.refresh_token)
         stored = self.token_manager.store_tokens(self.conn_id, config, tokens)
         return token_metadata(stored, include_tokens=include_tokens)
 
@@ -428,11 +417,11 @@ class BaseOAuthHook(BaseHook):
         explicitly given refresh token; the result is stored and its metadata returned."""
         config = self.get_auth_config()
         if refresh_token:
-            _mask(refresh_token)
+            mask_secrets(refresh_token)
             tokens = self.token_manager.refresh_with(self.conn_id, config, refresh_token)
         else:
             tokens = self.token_manager.force_refresh(self.conn_id, config)
-        _mask(tokens.access_token, tokens.refresh_token)
+        mask_secrets(tokens.access_token, tokens.refresh_token)
         return token_metadata(tokens, include_tokens=include_tokens)
 
     def revoke(self) -> None:
@@ -467,7 +456,7 @@ class BaseOAuthHook(BaseHook):
             if remaining is None:
                 expiry = "the access token has no expiry"
             else:
-                expiry = f"the access token is valid for another {describe_duration(remaining)}"
+                expiry = f"the access token is valid for another {duration(remaining)}"
             return True, f"Connected to {name} as {who}; {expiry}"
         except DropboxBoxError as exc:
             return False, self._clean(f"{name} connection test failed: {exc}")

@@ -10,7 +10,7 @@ import hmac
 import time
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseHook, BaseOperator
@@ -22,6 +22,7 @@ from dropbox_box_provider.triggers.token import (
     DEFAULT_WINDOW,
     due_reason,
 )
+from dropbox_box_provider.wording import iso
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -62,17 +63,9 @@ def as_seconds(value: timedelta | float) -> float:
 
 
 def _mask_tokens(tokens: TokenSet) -> None:
-    from airflow.sdk.log import mask_secret
+    from dropbox_box_provider.hooks.base import mask_secrets
 
-    for secret in (tokens.access_token, tokens.refresh_token):
-        if secret:
-            mask_secret(secret)
-
-
-def _when(timestamp: float | None) -> str:
-    if timestamp is None:
-        return "never"
-    return datetime.fromtimestamp(timestamp, tz=UTC).isoformat(timespec="seconds")
+    mask_secrets(tokens.access_token, tokens.refresh_token)
 
 
 class RefreshOAuthTokenOperator(BaseOperator):
@@ -134,7 +127,7 @@ class RefreshOAuthTokenOperator(BaseOperator):
             config.service,
             config.auth_scheme,
             "refreshed" if refreshed else "still valid, not refreshed",
-            _when(tokens.expires_at),
+            iso(tokens.expires_at) or "never",
         )
         return {
             "conn_id": self.conn_id,

@@ -159,10 +159,10 @@ class TokenStoreBackend(BaseSecretsBackend):
             raise TokenStoreError(self._config_problem)
         key = self.key
         if not key:
+            from dropbox_box_provider.store.crypto import GENERATE_KEY_HINT
+
             raise TokenStoreError(
-                "no encryption key: set the backend kwarg `key` (or Airflow's [core] fernet_key); generate "
-                'one with `python -c "from cryptography.fernet import Fernet; '
-                'print(Fernet.generate_key().decode())"`'
+                f"no encryption key: set the backend kwarg `key` (or Airflow's [core] fernet_key); {GENERATE_KEY_HINT}"
             )
         from dropbox_box_provider.store.factory import open_store
 
@@ -308,9 +308,10 @@ def resolve_token_store(config: AuthConfig) -> TokenStore:
 def _require_key(key: str | None, config: AuthConfig) -> str:
     if key:
         return key
+    from dropbox_box_provider.store.crypto import GENERATE_KEY_HINT
+
     raise TokenStoreError(
         f"no encryption key for the token store of connection {config.conn_id!r}: set Airflow's "
         "[core] fernet_key (AIRFLOW__CORE__FERNET_KEY) or configure the token store secrets backend with a "
-        'key; generate one with `python -c "from cryptography.fernet import Fernet; '
-        'print(Fernet.generate_key().decode())"`'
+        f"key; {GENERATE_KEY_HINT}"
     )

@@ -84,7 +84,7 @@ class OAuthTokenSensor(BaseSensorOperator):
         if self.condition == "authorized":
             if config.uses_static_token and config.access_token:
                 return TokenState(True, "the connection has a fixed access token"), base, None
-            if config.auth_scheme in ("jwt", "ccg"):
+            if config.is_service_account:
                 return TokenState(True, f"a {config.auth_scheme} service account needs no person"), base, None
             if config.refresh_token:
                 return TokenState(True, "the connection carries a refresh token"), base, None
