@@ -162,7 +162,8 @@ class TokenStoreBackend(BaseSecretsBackend):
             from dropbox_box_provider.store.crypto import GENERATE_KEY_HINT
 
             raise TokenStoreError(
-                f"no encryption key: set the backend kwarg `key` (or Airflow's [core] fernet_key); {GENERATE_KEY_HINT}"
+                "no encryption key: set the backend kwarg `key` (or Airflow's [core] fernet_key); "
+                + GENERATE_KEY_HINT
             )
         from dropbox_box_provider.store.factory import open_store
 
