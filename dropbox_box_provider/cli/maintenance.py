@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dropbox_box_provider.auth import flows
 from dropbox_box_provider.auth.manager import TokenManager, tokens_from_record
+from dropbox_box_provider.auth.revocation import revoke_grant
 from dropbox_box_provider.auth.services import endpoints_for
 from dropbox_box_provider.cli.context import StoreChoice, default_store, load_config, store_for
 from dropbox_box_provider.cli.errors import CliError
@@ -29,14 +29,7 @@ def revoke(conn_id: str, choice: StoreChoice) -> str:
     record = store.read(conn_id)
     if record is None:
         raise CliError(f"token store {store.url} holds no tokens for {conn_id!r}; there is nothing to revoke")
-    tokens = tokens_from_record(record)
-    # Box revokes a refresh token with its access tokens; Dropbox revokes an access token with its refresh.
-    token = tokens.refresh_token if config.service == "box" and tokens.refresh_token else tokens.access_token
-    flows.revoke(config, token)
-    definition = store.get_connection(conn_id)
-    store.delete(conn_id)
-    if definition is not None:
-        store.save_connection(conn_id, definition)
+    revoke_grant(config, store, conn_id, tokens_from_record(record))
     name = endpoints_for(config.service).display_name
     return (
         f"Revoked the {name} grant of {conn_id!r} and removed its tokens from {store.url}. "

@@ -425,18 +425,13 @@ class BaseOAuthHook(BaseHook):
         return token_metadata(tokens, include_tokens=include_tokens)
 
     def revoke(self) -> None:
-        """Revoke the connection's grant at the service and drop its stored tokens."""
+        """Revoke the connection's grant at the service and drop its stored tokens; a connection definition
+        saved in the store stays (the same procedure as ``dropbox-box-auth revoke``)."""
+        from dropbox_box_provider.auth.revocation import revoke_grant
+
         config = self.get_auth_config()
-        if config.uses_static_token:
-            token = config.access_token
-        else:
-            current = self.get_token_set()
-            token = (current.refresh_token if self.service == "box" else None) or current.access_token
-        if not token:
-            raise AuthConfigError(["there is no token to revoke"], self.conn_id)
-        flows.revoke(config, token)
-        if not config.uses_static_token:
-            self.token_store.delete(self.conn_id)
+        tokens = None if config.uses_static_token else self.get_token_set()
+        revoke_grant(config, self.token_store, self.conn_id, tokens)
         self.token_manager.forget(self.conn_id)
 
     # ------------------------------------------------------------------ connection test

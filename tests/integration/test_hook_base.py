@@ -169,7 +169,13 @@ def test_procedures_exchange_refresh_and_revoke(
     assert refreshes(emu) == before + 2 and 14000 < forced["expires_in"] <= 14400
     assert hook.get_access_token() != explicit["access_token"]
 
+    definition = {"conn_type": "dropbox", "login": seed.DEMO_DROPBOX_CLIENT_ID, "host": emu.url}
+    hook.token_store.save_connection("dbx_proc", definition)  # as `dropbox-box-auth save-connection` does
     hook.revoke()
+    assert hook.token_store.read("dbx_proc") is None  # the tokens are gone...
+    assert (
+        hook.token_store.get_connection("dbx_proc") == definition
+    )  # ...the saved definition stays (as the CLI)
     with pytest.raises(ReauthorizationRequired):
         DropboxHook("dbx_proc").get_current_account()
 
