@@ -16,12 +16,8 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseHook, BaseOperator
 
 from dropbox_box_provider.auth.fields import CONN_TYPE_SERVICE
+from dropbox_box_provider.auth.policy import DEFAULT_MAX_REFRESH_TOKEN_AGE, DEFAULT_WINDOW, due_reason
 from dropbox_box_provider.errors import AuthConfigError
-from dropbox_box_provider.triggers.token import (
-    DEFAULT_MAX_REFRESH_TOKEN_AGE,
-    DEFAULT_WINDOW,
-    due_reason,
-)
 from dropbox_box_provider.wording import iso
 
 if TYPE_CHECKING:

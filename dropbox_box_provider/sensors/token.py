@@ -9,20 +9,18 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
-from dropbox_box_provider.errors import AuthConfigError, TokenStoreError
-from dropbox_box_provider.operators.refresh import as_seconds, oauth_hook_for
-from dropbox_box_provider.triggers.token import (
+from dropbox_box_provider.auth.policy import (
     CONDITIONS,
     DEFAULT_MAX_REFRESH_TOKEN_AGE,
     DEFAULT_WINDOW,
-    OAuthTokenTrigger,
     TokenCondition,
     TokenState,
     is_authorized,
     meta_due,
-    meta_payload,
-    read_meta,
 )
+from dropbox_box_provider.errors import AuthConfigError, TokenStoreError
+from dropbox_box_provider.operators.refresh import as_seconds, oauth_hook_for
+from dropbox_box_provider.triggers.token import OAuthTokenTrigger, meta_payload, read_meta
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
