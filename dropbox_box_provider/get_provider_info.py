@@ -1,57 +1,17 @@
-"""Provider metadata read by Airflow's ProvidersManager; connection forms are built from the field specs."""
+"""Provider metadata read by Airflow's ProvidersManager; the connection forms come from ``forms``."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from dropbox_box_provider import __version__
-from dropbox_box_provider.auth.fields import FieldSpec, iter_extra_specs, standard_spec
-
-#: Standard Connection columns the forms do not use.
-HIDDEN_FIELDS = ["schema", "port"]
+from dropbox_box_provider.forms import conn_fields, ui_field_behaviour
 
 _CONNECTION_TYPES = (
     # (connection type, service, hook class, hook name)
     ("dropbox", "dropbox", "dropbox_box_provider.hooks.dropbox.DropboxHook", "Dropbox"),
     ("box_oauth", "box", "dropbox_box_provider.hooks.box.BoxHook", "Box (OAuth)"),
 )
-
-
-def conn_field_schema(spec: FieldSpec) -> dict[str, Any]:
-    """The declarative ``conn-fields`` entry (label, description, JSON schema) of one extra."""
-    schema: dict[str, Any] = {"type": [spec.type, "null"]}
-    if spec.enum:
-        # An optional select needs null among its choices, or an empty field fails validation.
-        schema["enum"] = list(spec.enum) if spec.default is not None else [None, *spec.enum]
-    if spec.default is not None:
-        schema["default"] = spec.default
-    if spec.secret:
-        schema["format"] = "password"
-    elif spec.multiline:
-        schema["format"] = "multiline"
-    if spec.type == "integer":
-        schema["minimum"] = 0
-    return {"label": spec.label, "description": spec.description, "schema": schema}
-
-
-def conn_fields(service: str) -> dict[str, dict[str, Any]]:
-    """Every extra of ``service`` keyed by its canonical (stored) name."""
-    return {spec.name: conn_field_schema(spec) for spec in iter_extra_specs(service)}
-
-
-def ui_field_behaviour(service: str) -> dict[str, Any]:
-    """Hidden, relabelled and placeholder standard fields, in the provider-info (kebab-case) shape."""
-    placeholders = {
-        spec.name: spec.placeholder for spec in iter_extra_specs(service) if spec.placeholder is not None
-    }
-    host = standard_spec("host")
-    if host.placeholder:
-        placeholders["host"] = host.placeholder
-    return {
-        "hidden-fields": list(HIDDEN_FIELDS),
-        "relabeling": {column: standard_spec(column).label for column in ("login", "password", "host")},
-        "placeholders": placeholders,
-    }
 
 
 def get_provider_info() -> dict[str, Any]:

@@ -7,6 +7,7 @@ procedures, and the connection test.
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 import threading
@@ -19,11 +20,11 @@ from airflow.sdk import BaseHook
 
 from dropbox_box_provider.auth import flows, services, transport
 from dropbox_box_provider.auth.config import AuthConfig, Service
-from dropbox_box_provider.auth.fields import CONN_TYPE_SERVICE, iter_extra_specs
+from dropbox_box_provider.auth.fields import CONN_TYPE_SERVICE
 from dropbox_box_provider.auth.manager import TokenManager
 from dropbox_box_provider.auth.tokens import TokenSet
 from dropbox_box_provider.errors import AuthConfigError, DropboxBoxError, InvalidArgument, TransportError
-from dropbox_box_provider.get_provider_info import ui_field_behaviour
+from dropbox_box_provider.forms import connection_form_widgets, hook_field_behaviour
 from dropbox_box_provider.wording import duration
 
 if TYPE_CHECKING:
@@ -147,7 +148,7 @@ class _AsyncStreamingSender:
         return await self._client.send(request, stream=True)
 
 
-class BaseOAuthHook(BaseHook):
+class BaseOAuthHook(BaseHook, abc.ABC):
     """One Dropbox or Box connection: validated auth fields, always-valid tokens, HTTP with retries.
 
     Subclasses set ``service``, ``conn_type``, ``default_conn_name`` and ``hook_name``, and implement
@@ -436,9 +437,9 @@ class BaseOAuthHook(BaseHook):
 
     # ------------------------------------------------------------------ connection test
 
+    @abc.abstractmethod
     def describe_account(self) -> str:
         """Who the token acts as, e.g. ``Demo User <demo@example.com>``; subclasses call their "me" route."""
-        raise NotImplementedError
 
     def test_connection(self) -> tuple[bool, str]:
         """(ok, message) for the UI's Test button: who we are connected as and the token's expiry. Never
@@ -472,53 +473,9 @@ class BaseOAuthHook(BaseHook):
     @classmethod
     def get_connection_form_widgets(cls) -> dict[str, Any]:
         """WTForms widgets of the extras, for Airflow < 3.2 (it ignores the declarative conn-fields)."""
-        from flask_appbuilder.fieldwidgets import (
-            BS3PasswordFieldWidget,
-            BS3TextAreaFieldWidget,
-            BS3TextFieldWidget,
-        )
-        from flask_babel import lazy_gettext
-        from wtforms import IntegerField, PasswordField, StringField
-        from wtforms.validators import Optional, any_of
-
-        widgets: dict[str, Any] = {}
-        for spec in iter_extra_specs(cls.service):
-            validators: list[Any] = [Optional()]
-            if spec.enum:
-                validators.append(any_of(list(spec.enum)))
-            label = lazy_gettext(spec.label)
-            if spec.secret:
-                widgets[spec.name] = PasswordField(
-                    label,
-                    widget=BS3PasswordFieldWidget(),
-                    description=spec.description,
-                    validators=validators,
-                )
-            elif spec.type == "integer":
-                widgets[spec.name] = IntegerField(
-                    label,
-                    widget=BS3TextFieldWidget(),
-                    description=spec.description,
-                    validators=validators,
-                    default=spec.default,
-                )
-            else:
-                widget = BS3TextAreaFieldWidget() if spec.multiline else BS3TextFieldWidget()
-                widgets[spec.name] = StringField(
-                    label,
-                    widget=widget,
-                    description=spec.description,
-                    validators=validators,
-                    default=spec.default,
-                )
-        return widgets
+        return connection_form_widgets(cls.service)
 
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
         """Hidden and relabelled standard fields, in the hook-method (snake_case) shape."""
-        behaviour = ui_field_behaviour(cls.service)
-        return {
-            "hidden_fields": behaviour["hidden-fields"],
-            "relabeling": behaviour["relabeling"],
-            "placeholders": behaviour["placeholders"],
-        }
+        return hook_field_behaviour(cls.service)

@@ -3,6 +3,7 @@ module only names its hook and the fields its XCom summary keeps."""
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import os
 from collections.abc import Sequence
@@ -31,14 +32,14 @@ def summary(entry: RemoteEntry, keys: tuple[str, ...]) -> dict[str, Any]:
     return {key: entry.raw.get(key) for key in keys if key in entry.raw}
 
 
-class _RemoteFilesOperator(BaseOperator):
+class _RemoteFilesOperator(BaseOperator, abc.ABC):
     """What both transfer operators share: the connection and how its hook is made."""
 
     service_name: ClassVar[str]
 
+    @abc.abstractmethod
     def get_hook(self) -> RemoteFiles:
         """The service hook of ``conn_id`` (imported lazily: DAG parsing never pays for it)."""
-        raise NotImplementedError
 
     def names_a_folder(self, remote: str) -> bool:
         """True when ``remote`` itself names the destination folder rather than the file."""

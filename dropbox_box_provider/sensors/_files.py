@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -17,7 +18,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
 
-class RemoteFileSensor(BaseSensorOperator):
+class RemoteFileSensor(BaseSensorOperator, abc.ABC):
     """Waits for a file at ``path`` (or one matching a glob in its last segment), optionally modified after
     ``modified_after`` (datetime or ISO text; templated). ``deferrable`` (default ``[operators]
     default_deferrable``) waits in the triggerer. Pushes the matching files' names as XCom."""
