@@ -5,3 +5,7 @@ from dropbox_box_provider.hooks.box.paths import split_path
 from dropbox_box_provider.hooks.box.upload import CHUNKED_THRESHOLD
 
 __all__ = ["CHUNKED_THRESHOLD", "BoxHook", "split_path"]
+
+# The hook's public home is this package (provider info names ``dropbox_box_provider.hooks.box.BoxHook``), as
+# httpx does for its public classes.
+BoxHook.__module__ = __name__
