@@ -6,6 +6,5 @@ from dropbox_box_provider.hooks.box.upload import CHUNKED_THRESHOLD
 
 __all__ = ["CHUNKED_THRESHOLD", "BoxHook", "split_path"]
 
-# The hook's public home is this package (provider info names ``dropbox_box_provider.hooks.box.BoxHook``), as
-# httpx does for its public classes.
+# The hook's public home is this package, the path provider info names (httpx does the same).
 BoxHook.__module__ = __name__

@@ -6,6 +6,5 @@ from dropbox_box_provider.hooks.dropbox.upload import DEFAULT_CHUNK_SIZE, SINGLE
 
 __all__ = ["DEFAULT_CHUNK_SIZE", "SINGLE_UPLOAD_LIMIT", "DropboxHook", "dropbox_api_arg", "normalize_path"]
 
-# The hook's public home is this package (provider info names ``dropbox_box_provider.hooks.dropbox.DropboxHook``), as
-# httpx does for its public classes.
+# The hook's public home is this package, the path provider info names (httpx does the same).
 DropboxHook.__module__ = __name__
