@@ -33,18 +33,18 @@ from dropbox_box_provider.errors import (
 from dropbox_box_provider.hooks.base import BaseOAuthHook
 from dropbox_box_provider.hooks.box import download, paths, upload
 from dropbox_box_provider.hooks.box.paths import (
-    LIST_FIELDS,
     ROOT,
     ROOT_ID,
+    Emit,
     Item,
     ItemType,
     ListPage,
     PathCache,
-    ProbeId,
     Step,
     display,
     entry_of,
     item_id_of,
+    next_step,
     split_path,
 )
 from dropbox_box_provider.hooks.files import RemoteEntry, RemoteFilesBase
@@ -173,47 +173,56 @@ class BoxHook(BaseOAuthHook, RemoteFilesBase):
             )
         return body
 
-    @staticmethod
-    def _step_call(step: Step, fields: str | None = None) -> tuple[str, dict[str, Any], tuple[int, ...]]:
-        """(url, params, expected statuses) of one resolver request."""
+    def _call(self, step: Step) -> Any:
+        """One resolver request, sync: ``ListPage`` -> the page, ``ProbeId`` -> whether the item exists."""
         if isinstance(step, ListPage):
-            params: dict[str, Any] = {"usemarker": "true", "limit": LIST_LIMIT}
-            if step.marker:
-                params["marker"] = step.marker
-            if fields:
-                params["fields"] = fields
-            return f"{API}/folders/{step.folder_id}/items", params, (200,)
-        return f"{API}/{step.kind}s/{step.item_id}", {"fields": "id"}, (200, 404)
+            url, params = self._page_call(step)
+            return self._items_page(self.request("GET", url, params=params))
+        response = self.request(
+            "GET", f"{API}/{step.kind}s/{step.item_id}", params={"fields": "id"}, expected=(200, 404)
+        )
+        return response.status_code == 200
 
-    def _answer(self, step: Step, response: httpx.Response) -> Any:
-        if isinstance(step, ProbeId):
-            return response.status_code == 200
-        return self._items_page(response)
+    async def _acall(self, step: Step) -> Any:
+        """Async ``_call``."""
+        if isinstance(step, ListPage):
+            url, params = self._page_call(step)
+            return self._items_page(await self.arequest("GET", url, params=params))
+        response = await self.arequest(
+            "GET", f"{API}/{step.kind}s/{step.item_id}", params={"fields": "id"}, expected=(200, 404)
+        )
+        return response.status_code == 200
+
+    @staticmethod
+    def _page_call(step: ListPage) -> tuple[str, dict[str, Any]]:
+        params: dict[str, Any] = {"usemarker": "true", "limit": LIST_LIMIT}
+        if step.marker:
+            params["marker"] = step.marker
+        if step.fields:
+            params["fields"] = step.fields
+        return f"{API}/folders/{step.folder_id}/items", params
 
     def _run(self, flow: Generator[Step, Any, T]) -> T:
-        """Drive a resolver flow with sync requests."""
+        """Drive a resolver flow with sync requests; its return value is the result."""
         answer: Any = None
-        try:
-            while True:
+        while True:
+            try:
                 step = flow.send(answer)
-                url, params, expected = self._step_call(step)
-                answer = self._answer(step, self.request("GET", url, params=params, expected=expected))
-        except StopIteration as done:
-            result: T = done.value
-            return result
+            except StopIteration as done:
+                result: T = done.value
+                return result
+            answer = self._call(step)
 
     async def _arun(self, flow: Generator[Step, Any, T]) -> T:
         """Drive a resolver flow with async requests."""
         answer: Any = None
-        try:
-            while True:
+        while True:
+            try:
                 step = flow.send(answer)
-                url, params, expected = self._step_call(step)
-                response = await self.arequest("GET", url, params=params, expected=expected)
-                answer = self._answer(step, response)
-        except StopIteration as done:
-            result: T = done.value
-            return result
+            except StopIteration as done:
+                result: T = done.value
+                return result
+            answer = await self._acall(step)
 
     def _lookup(self, ref: str | int, want: ItemType | None = None) -> Item:
         return self._run(paths.lookup(self._paths, ref, self._who(), want))
@@ -266,44 +275,23 @@ class BoxHook(BaseOAuthHook, RemoteFilesBase):
         """Async ``info``."""
         return entry_of(await self._aobject(path))
 
-    def _listed(self, folder_path: str, raw: dict[str, Any]) -> RemoteEntry:
-        entry = entry_of(raw, f"{folder_path.rstrip('/')}/{raw.get('name', '')}")
-        self._paths.remember(split_path(entry.path), Item(entry.id, entry.kind))
-        return entry
-
     def _walk(self, folder: RemoteEntry, recursive: bool) -> Iterator[tuple[str, RemoteEntry]]:
-        pending = [(folder.id, folder.path, "")]
-        while pending:
-            folder_id, folder_path, prefix = pending.pop(0)
-            marker: str | None = None
-            while True:
-                url, params, _ = self._step_call(ListPage(folder_id, marker), LIST_FIELDS)
-                page = self._items_page(self.request("GET", url, params=params))
-                for raw in page["entries"]:
-                    entry = self._listed(folder_path, raw)
-                    yield prefix + entry.name, entry
-                    if recursive and entry.kind == "folder":
-                        pending.append((entry.id, entry.path, f"{prefix}{entry.name}/"))
-                marker = page.get("next_marker")
-                if not marker:
-                    break
+        flow, answer = paths.walk(self._paths, folder, recursive), None
+        while (step := next_step(flow, answer)) is not None:
+            if isinstance(step, Emit):
+                answer = None
+                yield step.relative, step.entry
+            else:
+                answer = self._call(step)
 
     async def _awalk(self, folder: RemoteEntry, recursive: bool) -> AsyncIterator[tuple[str, RemoteEntry]]:
-        pending = [(folder.id, folder.path, "")]
-        while pending:
-            folder_id, folder_path, prefix = pending.pop(0)
-            marker: str | None = None
-            while True:
-                url, params, _ = self._step_call(ListPage(folder_id, marker), LIST_FIELDS)
-                page = self._items_page(await self.arequest("GET", url, params=params))
-                for raw in page["entries"]:
-                    entry = self._listed(folder_path, raw)
-                    yield prefix + entry.name, entry
-                    if recursive and entry.kind == "folder":
-                        pending.append((entry.id, entry.path, f"{prefix}{entry.name}/"))
-                marker = page.get("next_marker")
-                if not marker:
-                    break
+        flow, answer = paths.walk(self._paths, folder, recursive), None
+        while (step := next_step(flow, answer)) is not None:
+            if isinstance(step, Emit):
+                answer = None
+                yield step.relative, step.entry
+            else:
+                answer = await self._acall(step)
 
     def read_bytes(self, remote: str) -> bytes:
         """A small file's content in memory (SHA-1 checked)."""

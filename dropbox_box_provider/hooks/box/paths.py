@@ -35,10 +35,12 @@ ROOT = Item(ROOT_ID, "folder")
 
 @dataclass(frozen=True)
 class ListPage:
-    """Request: one page of ``folder_id``'s items from ``marker``; answer: the page (entries, next_marker)."""
+    """Request: one page of ``folder_id``'s items from ``marker`` (with ``fields``, else mini objects);
+    answer: the page (entries, next_marker)."""
 
     folder_id: str
     marker: str | None = None
+    fields: str | None = None
 
 
 @dataclass(frozen=True)
@@ -49,8 +51,17 @@ class ProbeId:
     item_id: str
 
 
+@dataclass(frozen=True)
+class Emit:
+    """Not a request: a listed entry (and its path below the walked folder) for the runner to hand on."""
+
+    relative: str
+    entry: RemoteEntry
+
+
 Step = ListPage | ProbeId
 Flow = Generator[Step, Any, Item]
+WalkFlow = Generator[ListPage | Emit, Any, None]
 
 
 def item_id_of(ref: str | int) -> str | None:
@@ -218,3 +229,31 @@ def entry_of(body: dict[str, Any], path: str | None = None) -> RemoteEntry:
         hash_algorithm="sha1" if is_file else None,
         raw=body,
     )
+
+
+def walk(cache: PathCache, folder: RemoteEntry, recursive: bool) -> WalkFlow:
+    """Every entry below ``folder`` (breadth first when recursive) as ``Emit`` steps, listing pages with the
+    fields RemoteEntry needs; every entry seen is cached by path."""
+    pending = [(folder.id, folder.path, "")]
+    while pending:
+        folder_id, folder_path, prefix = pending.pop(0)
+        marker: str | None = None
+        while True:
+            page = yield ListPage(folder_id, marker, LIST_FIELDS)
+            for raw in page["entries"]:
+                entry = entry_of(raw, f"{folder_path.rstrip('/')}/{raw.get('name', '')}")
+                cache.remember(split_path(entry.path), Item(entry.id, entry.kind))
+                yield Emit(prefix + entry.name, entry)
+                if recursive and entry.kind == "folder":
+                    pending.append((entry.id, entry.path, f"{prefix}{entry.name}/"))
+            marker = page.get("next_marker")
+            if not marker:
+                break
+
+
+def next_step(flow: WalkFlow, answer: Any) -> ListPage | Emit | None:
+    """The walk's next step after sending ``answer``; None when it is done."""
+    try:
+        return flow.send(answer)
+    except StopIteration:
+        return None
