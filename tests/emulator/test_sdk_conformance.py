@@ -146,3 +146,62 @@ def test_box_sdk_oauth_refreshes_after_401_and_chunked_upload(fresh_emulator):
     data = os.urandom(20_000_000 + 5)
     big = client.chunked_uploads.upload_big_file(io.BytesIO(data), "big.bin", len(data), "0")
     assert big.sha_1 == hashlib.sha1(data).hexdigest() and big.size == len(data)
+
+
+def test_dropbox_sdk_move_and_copy(fresh_emulator):
+    """files/move_v2 and files/copy_v2, which the hook's move/copy use, as the SDK calls them."""
+    tokens = dropbox_tokens(fresh_emulator.url, fresh_emulator.client)
+    client = dropbox.Dropbox(
+        oauth2_access_token=tokens["access_token"], session=EmulatorSession(fresh_emulator.url)
+    )
+    original = client.files_upload(b"move me", "/Rel/a.txt")
+    moved = client.files_move_v2("/rel/A.TXT", "/Rel/Sub/b.txt").metadata
+    assert (moved.path_display, moved.id) == ("/Rel/Sub/b.txt", original.id)
+    copied = client.files_copy_v2("/Rel/Sub/b.txt", "/Rel/c.txt").metadata
+    assert copied.id != original.id and copied.content_hash == original.content_hash
+    with pytest.raises(dropbox.exceptions.ApiError) as caught:
+        client.files_move_v2("/Rel/c.txt", "/Rel/Sub/b.txt")
+    assert caught.value.error.is_to() and caught.value.error.get_to().is_conflict()
+    with pytest.raises(dropbox.exceptions.ApiError) as missing:
+        client.files_copy_v2("/Rel/none.txt", "/Rel/d.txt")
+    assert missing.value.error.is_from_lookup() and missing.value.error.get_from_lookup().is_not_found()
+
+
+def test_box_sdk_move_copy_and_listing_fields(fresh_emulator):
+    """PUT files/{id} and folders/{id}, POST …/copy, and items listings with ``fields``."""
+    from box_sdk_gen import (
+        BoxClient,
+        BoxDeveloperTokenAuth,
+        CopyFileParent,
+        CopyFolderParent,
+        CreateFolderParent,
+        UpdateFileByIdParent,
+        UploadFileAttributes,
+        UploadFileAttributesParentField,
+    )
+    from box_sdk_gen.box.errors import BoxAPIError
+
+    tokens = box_tokens(fresh_emulator.url, fresh_emulator.client)
+    client = BoxClient(
+        auth=BoxDeveloperTokenAuth(token=tokens["access_token"]),
+        network_session=_box_network_session(fresh_emulator.url),
+    )
+    folder = client.folders.create_folder("rel", CreateFolderParent(id="0"))
+    data = b"box move me"
+    file = client.uploads.upload_file(
+        UploadFileAttributes(name="a.txt", parent=UploadFileAttributesParentField(id="0")), io.BytesIO(data)
+    ).entries[0]
+    moved = client.files.update_file_by_id(file.id, name="b.txt", parent=UpdateFileByIdParent(id=folder.id))
+    assert (moved.id, moved.name, moved.parent.id) == (file.id, "b.txt", folder.id)
+    copied = client.files.copy_file(file.id, CopyFileParent(id="0"), name="c.txt")
+    assert copied.id != file.id and copied.sha_1 == hashlib.sha1(data).hexdigest()
+    with pytest.raises(BoxAPIError) as caught:
+        client.files.copy_file(file.id, CopyFileParent(id="0"), name="c.txt")
+    assert caught.value.response_info.status_code == 409
+    assert caught.value.response_info.code == "item_name_in_use"
+    folder_copy = client.folders.copy_folder(folder.id, CopyFolderParent(id="0"), name="rel2")
+    assert [e.name for e in client.folders.get_folder_items(folder_copy.id).entries] == ["b.txt"]
+    listed = client.folders.get_folder_items("0", fields=["name", "size", "modified_at", "sha1"]).entries
+    sizes = {entry.name: entry.size for entry in listed}
+    assert sizes["c.txt"] == len(data)
+    assert all(entry.modified_at is not None for entry in listed)
