@@ -6,7 +6,7 @@ import glob
 import os
 from pathlib import Path
 
-from dropbox_box_provider.hooks.files import has_glob, safe_local_child
+from dropbox_box_provider.hooks.matching import has_glob, safe_local_child
 
 
 def local_sources(pattern: str | os.PathLike[str]) -> list[Path]:

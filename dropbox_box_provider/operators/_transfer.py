@@ -13,14 +13,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from airflow.sdk import BaseOperator
 
 from dropbox_box_provider.errors import NotFound
-from dropbox_box_provider.hooks.files import (
-    RemoteEntry,
-    RemoteFiles,
-    aware_time,
-    find_files,
-    has_glob,
-    split_remote_pattern,
-)
+from dropbox_box_provider.hooks.files import RemoteEntry, RemoteFiles
+from dropbox_box_provider.hooks.matching import aware_time, find_files, has_glob, split_remote_pattern
 from dropbox_box_provider.operators._local import local_sources, local_target
 
 if TYPE_CHECKING:

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
 from dropbox_box_provider.errors import DropboxBoxError
-from dropbox_box_provider.hooks.files import RemoteEntry, RemoteFiles, aware_time, find_files, iso_or_none
+from dropbox_box_provider.hooks.files import RemoteEntry, RemoteFiles
+from dropbox_box_provider.hooks.matching import aware_time, find_files, iso_or_none
 from dropbox_box_provider.sensors.token import default_deferrable
 from dropbox_box_provider.triggers.files import FileService, RemoteFileTrigger, found_names, hook_for
 

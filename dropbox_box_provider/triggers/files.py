@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any, Literal
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from dropbox_box_provider.errors import DropboxBoxError
-from dropbox_box_provider.hooks.files import RemoteEntry, RemoteFiles, afind_files, aware_time, iso_or_none
+from dropbox_box_provider.hooks.files import RemoteEntry, RemoteFiles
+from dropbox_box_provider.hooks.matching import afind_files, aware_time, iso_or_none
 
 if TYPE_CHECKING:
     from dropbox_box_provider.hooks.box import BoxHook

@@ -31,7 +31,8 @@ from dropbox_box_provider.errors import (
 from dropbox_box_provider.hooks.base import BaseOAuthHook
 from dropbox_box_provider.hooks.box import BoxHook
 from dropbox_box_provider.hooks.dropbox import DropboxHook
-from dropbox_box_provider.hooks.files import RemoteEntry, RemoteFiles, find_files, safe_local_child
+from dropbox_box_provider.hooks.files import RemoteEntry, RemoteFiles
+from dropbox_box_provider.hooks.matching import find_files, safe_local_child
 from tests.fixtures.emulator import RunningEmulator
 from tests.helpers import box as box_helpers
 from tests.helpers import dropbox as dropbox_helpers

@@ -13,8 +13,8 @@ import pytest
 from airflow.sdk.serde import deserialize, serialize
 
 from dropbox_box_provider.errors import InvalidArgument, InvalidRemotePath, ItemExists, ItemNotFound
-from dropbox_box_provider.hooks.files import aware_time as parse_time
-from dropbox_box_provider.hooks.files import split_remote_pattern
+from dropbox_box_provider.hooks.matching import aware_time as parse_time
+from dropbox_box_provider.hooks.matching import split_remote_pattern
 from dropbox_box_provider.operators.box import BoxDownloadOperator, BoxUploadOperator
 from dropbox_box_provider.operators.dropbox import DropboxDownloadOperator, DropboxUploadOperator
 from dropbox_box_provider.sensors.box import BoxFileSensor

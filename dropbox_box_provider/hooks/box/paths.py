@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from dropbox_box_provider.errors import InvalidRemotePath, NotFound
-from dropbox_box_provider.hooks.files import RemoteEntry, aware_time
+from dropbox_box_provider.hooks.files import RemoteEntry
+from dropbox_box_provider.hooks.matching import aware_time
 
 ROOT_ID = "0"
 ItemType = Literal["file", "folder"]

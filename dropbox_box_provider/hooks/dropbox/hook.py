@@ -33,7 +33,8 @@ from dropbox_box_provider.hooks.dropbox.paths import (
     normalize_path,
     path_root_header,
 )
-from dropbox_box_provider.hooks.files import RemoteEntry, RemoteFilesBase, relative_path
+from dropbox_box_provider.hooks.files import RemoteEntry, RemoteFilesBase
+from dropbox_box_provider.hooks.matching import relative_path
 from dropbox_box_provider.hooks.progress import DEFAULT_INTERVAL
 
 _RPC_HEADERS = {"Content-Type": "application/json"}

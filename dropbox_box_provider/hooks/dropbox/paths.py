@@ -7,7 +7,8 @@ from datetime import datetime
 from typing import Any
 
 from dropbox_box_provider.errors import AuthConfigError, InvalidRemotePath
-from dropbox_box_provider.hooks.files import RemoteEntry, aware_time
+from dropbox_box_provider.hooks.files import RemoteEntry
+from dropbox_box_provider.hooks.matching import aware_time
 
 ROOT = RemoteEntry(path="/", name="", id="", kind="folder")
 
