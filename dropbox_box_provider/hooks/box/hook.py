@@ -40,6 +40,7 @@ from dropbox_box_provider.hooks.box.paths import (
     ItemType,
     ListPage,
     PathCache,
+    ProbeId,
     Step,
     display,
     entry_of,
@@ -173,34 +174,37 @@ class BoxHook(BaseOAuthHook, RemoteFilesBase):
             )
         return body
 
-    def _call(self, step: Step) -> Any:
-        """One resolver request, sync: ``ListPage`` -> the page, ``ProbeId`` -> whether the item exists."""
+    @staticmethod
+    def _request_of(step: Step) -> tuple[str, dict[str, Any], tuple[int, ...]]:
+        """(url, query, accepted statuses) of one resolver request."""
         if isinstance(step, ListPage):
-            url, params = self._page_call(step)
-            return self._items_page(self.request("GET", url, params=params))
-        response = self.request(
-            "GET", f"{API}/{step.kind}s/{step.item_id}", params={"fields": "id"}, expected=(200, 404)
-        )
-        return response.status_code == 200
+            params: dict[str, Any] = {"usemarker": "true", "limit": LIST_LIMIT}
+            if step.marker:
+                params["marker"] = step.marker
+            if step.fields:
+                params["fields"] = step.fields
+            return f"{API}/folders/{step.folder_id}/items", params, (200,)
+        if isinstance(step, ProbeId):
+            return f"{API}/{step.kind}s/{step.item_id}", {"fields": "id"}, (200, 404)
+        return f"{API}/{step.item.type}s/{step.item.id}", {}, (200, 404)
+
+    def _answer_of(self, step: Step, response: httpx.Response) -> Any:
+        """What the flow is sent back: a page, whether a probed item exists, an object or None."""
+        if isinstance(step, ListPage):
+            return self._items_page(response)
+        if isinstance(step, ProbeId):
+            return response.status_code == 200
+        return response.json() if response.status_code == 200 else None
+
+    def _call(self, step: Step) -> Any:
+        """One resolver request, sync."""
+        url, params, expected = self._request_of(step)
+        return self._answer_of(step, self.request("GET", url, params=params, expected=expected))
 
     async def _acall(self, step: Step) -> Any:
-        """Async ``_call``."""
-        if isinstance(step, ListPage):
-            url, params = self._page_call(step)
-            return self._items_page(await self.arequest("GET", url, params=params))
-        response = await self.arequest(
-            "GET", f"{API}/{step.kind}s/{step.item_id}", params={"fields": "id"}, expected=(200, 404)
-        )
-        return response.status_code == 200
-
-    @staticmethod
-    def _page_call(step: ListPage) -> tuple[str, dict[str, Any]]:
-        params: dict[str, Any] = {"usemarker": "true", "limit": LIST_LIMIT}
-        if step.marker:
-            params["marker"] = step.marker
-        if step.fields:
-            params["fields"] = step.fields
-        return f"{API}/folders/{step.folder_id}/items", params
+        """One resolver request, async."""
+        url, params, expected = self._request_of(step)
+        return self._answer_of(step, await self.arequest("GET", url, params=params, expected=expected))
 
     def _run(self, flow: Generator[Step, Any, T]) -> T:
         """Drive a resolver flow with sync requests; its return value is the result."""
@@ -240,32 +244,11 @@ class BoxHook(BaseOAuthHook, RemoteFilesBase):
 
     # ------------------------------------------------------------------ RemoteFiles: reading
 
-    def _gone(self, ref: str | int, item: Item) -> NotFound:
-        if item_id_of(ref) is None:
-            self._paths.forget(split_path(str(ref)))
-        else:
-            self._paths.forget(None, item.id)
-        return NotFound(
-            f"Box {item.type} {item.id} ({ref!r}) no longer exists for {self._who()}",
-            status=404,
-            code="not_found",
-        )
-
     def _object(self, ref: str | int, want: ItemType | None = None) -> dict[str, Any]:
-        item = self._lookup(ref, want)
-        response = self.request("GET", f"{API}/{item.type}s/{item.id}", expected=(200, 404))
-        if response.status_code == 404:
-            raise self._gone(ref, item)
-        body: dict[str, Any] = response.json()
-        return body
+        return self._run(paths.fetch(self._paths, ref, self._who(), want))
 
     async def _aobject(self, ref: str | int, want: ItemType | None = None) -> dict[str, Any]:
-        item = await self._alookup(ref, want)
-        response = await self.arequest("GET", f"{API}/{item.type}s/{item.id}", expected=(200, 404))
-        if response.status_code == 404:
-            raise self._gone(ref, item)
-        body: dict[str, Any] = response.json()
-        return body
+        return await self._arun(paths.fetch(self._paths, ref, self._who(), want))
 
     def info(self, path: str) -> RemoteEntry:
         """The entry at ``path`` (or ``id:<id>``); NotFound when absent."""

@@ -53,6 +53,13 @@ class ProbeId:
 
 
 @dataclass(frozen=True)
+class GetItem:
+    """Request: the full object of ``item``; answer: the object, or None when Box answers 404."""
+
+    item: Item
+
+
+@dataclass(frozen=True)
 class Emit:
     """Not a request: a listed entry (and its path below the walked folder) for the runner to hand on."""
 
@@ -60,7 +67,7 @@ class Emit:
     entry: RemoteEntry
 
 
-Step = ListPage | ProbeId
+Step = ListPage | ProbeId | GetItem
 Flow = Generator[Step, Any, Item]
 WalkFlow = Generator[ListPage | Emit, Any, None]
 
@@ -200,6 +207,21 @@ def lookup(cache: PathCache, ref: str | int, who: str, want: ItemType | None = N
     if want is not None and item.type != want:
         raise InvalidRemotePath(f"Box path {ref!r} is a {item.type}, not a {want}")
     return item
+
+
+def fetch(
+    cache: PathCache, ref: str | int, who: str, want: ItemType | None = None
+) -> Generator[Step, Any, dict[str, Any]]:
+    """Box's full object of the item ``ref`` names; NotFound (and forgotten) when it is gone."""
+    item = yield from lookup(cache, ref, who, want)
+    body = yield GetItem(item)
+    if body is None:
+        cache.forget(None if item_id_of(ref) is not None else split_path(str(ref)), item.id)
+        raise NotFound(
+            f"Box {item.type} {item.id} ({ref!r}) no longer exists for {who}", status=404, code="not_found"
+        )
+    result: dict[str, Any] = body
+    return result
 
 
 def path_of(body: dict[str, Any], fallback: str | None = None) -> str:
