@@ -289,12 +289,18 @@ def get_metadata(caller: Caller, arg: Any, request: Request) -> Any:
     route = "files/get_metadata"
     path = _field(arg, "path", route)
     _check_path(path, route, allow_root=False)
+    node = _existing(caller, path, "path")
+    return node if isinstance(node, Response) else metadata(node)
+
+
+def _existing(caller: Caller, path: str, tag: str) -> Node | Response:
+    """The non-root node at ``path``, or the route error (under ``tag``) for a malformed or missing path."""
     node = lookup(caller.tree, path)
     if node == "malformed":
-        return dropbox_route_error("path", "malformed_path")
+        return dropbox_route_error(tag, "malformed_path")
     if node is None or isinstance(node, str) or node is caller.tree.root:
-        return dropbox_route_error("path", "not_found")
-    return metadata(node)
+        return dropbox_route_error(tag, "not_found")
+    return node
 
 
 def create_folder(caller: Caller, arg: Any, request: Request) -> Any:
@@ -339,11 +345,9 @@ def _relocate(caller: Caller, arg: Any, request: Request, route: str, keep_sourc
     source, target = _field(arg, "from_path", route), _field(arg, "to_path", route)
     _check_path(source, route, allow_root=False)
     _check_path(target, route, allow_root=False)
-    node = lookup(caller.tree, source)
-    if node == "malformed":
-        return dropbox_route_error("from_lookup", "malformed_path")
-    if node is None or isinstance(node, str) or node is caller.tree.root:
-        return dropbox_route_error("from_lookup", "not_found")
+    node = _existing(caller, source, "from_lookup")
+    if isinstance(node, Response):
+        return node
     parent, name = _ensure_parent(caller.tree, target)
     if parent is None:
         return dropbox_route_error("to", "malformed_path" if name == "malformed_path" else "conflict")
