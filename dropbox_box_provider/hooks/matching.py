@@ -140,6 +140,16 @@ def relative_path(base: str, path: str) -> str:
     return path[len(prefix) :] if path.lower().startswith(prefix.lower()) else path.rsplit("/", 1)[-1]
 
 
+def local_file(
+    local: str | os.PathLike[str], hint: str = "give the path of the local file to upload"
+) -> Path:
+    """``local`` as a Path when it is a file, else FileNotFoundError saying what to give instead."""
+    path = Path(local)
+    if not path.is_file():
+        raise FileNotFoundError(f"{os.fspath(local)!r} is not a file; {hint}")
+    return path
+
+
 def safe_local_child(folder: str | os.PathLike[str], name: str) -> Path:
     """``folder / name`` for a remote file name, refusing names that would land outside ``folder``."""
     if not name or name in (".", "..") or "/" in name or "\\" in name or "\x00" in name or ":" in name[:2]:

@@ -6,7 +6,7 @@ import glob
 import os
 from pathlib import Path
 
-from dropbox_box_provider.hooks.matching import has_glob, safe_local_child
+from dropbox_box_provider.hooks.matching import has_glob, local_file, safe_local_child
 
 
 def local_sources(pattern: str | os.PathLike[str]) -> list[Path]:
@@ -14,12 +14,7 @@ def local_sources(pattern: str | os.PathLike[str]) -> list[Path]:
     text = os.fspath(pattern)
     if has_glob(text):
         return sorted(Path(p) for p in glob.glob(text) if Path(p).is_file())
-    path = Path(text)
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"{text!r} is not a file; give a local file path or a glob such as '/data/*.csv'"
-        )
-    return [path]
+    return [local_file(text, "give a local file path or a glob such as '/data/*.csv'")]
 
 
 def local_target(local_path: str | os.PathLike[str], name: str, *, into_folder: bool) -> Path:

@@ -166,6 +166,8 @@ def test_upload_download_atomic_and_checked(files: RemoteFiles, tmp_path: Path) 
     with pytest.raises(NotFound):
         files.download_file("/Up/absent.csv", tmp_path / "out" / "absent.csv")
     assert not (tmp_path / "out" / "absent.csv").exists()
+    with pytest.raises(FileNotFoundError, match="is not a file"):
+        files.upload_file(tmp_path / "absent.csv", "/Up/absent.csv")
 
 
 def test_mkdir_delete_move_copy(files: RemoteFiles) -> None:

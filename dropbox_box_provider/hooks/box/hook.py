@@ -49,6 +49,7 @@ from dropbox_box_provider.hooks.box.paths import (
     split_path,
 )
 from dropbox_box_provider.hooks.files import RemoteEntry, RemoteFilesBase
+from dropbox_box_provider.hooks.matching import local_file
 from dropbox_box_provider.hooks.progress import TransferProgress
 
 API = BOX.api_base
@@ -425,11 +426,7 @@ class BoxHook(BaseOAuthHook, RemoteFilesBase):
                 "BoxHook.upload_file(local, folder, name)", "BoxHook.upload_file(local, 'folder/name')"
             )
             name, overwrite = overwrite, False
-        source = Path(local)
-        if not source.is_file():
-            raise FileNotFoundError(
-                f"{str(source)!r} is not a file; give the path of the local file to upload"
-            )
+        source = local_file(local)
         with source.open("rb") as handle:
             return self._upload(handle, remote, name, source.name, bool(overwrite))
 

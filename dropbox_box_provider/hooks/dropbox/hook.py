@@ -34,7 +34,7 @@ from dropbox_box_provider.hooks.dropbox.paths import (
     path_root_header,
 )
 from dropbox_box_provider.hooks.files import RemoteEntry, RemoteFilesBase
-from dropbox_box_provider.hooks.matching import relative_path
+from dropbox_box_provider.hooks.matching import local_file, relative_path
 from dropbox_box_provider.hooks.progress import DEFAULT_INTERVAL
 
 _RPC_HEADERS = {"Content-Type": "application/json"}
@@ -244,7 +244,7 @@ class DropboxHook(BaseOAuthHook, RemoteFilesBase):
         elif isinstance(overwrite, str):
             overwrite = _overwrite_from_mode(overwrite, "upload_file")
         _no_more(deprecated, "upload_file")
-        source = os.fspath(local)
+        source = os.fspath(local_file(local))
         target = f"{remote}{Path(source).name}" if str(remote).endswith("/") else remote
         path = normalize_path(target)
         with _explained_conflict(path):
