@@ -261,6 +261,8 @@ def test_old_method_names_warn_once_naming_the_new_call(files: BaseOAuthHook) ->
             files.create_folder("/Old")
             files.create_folder("/Old")
             files.write_bytes(b"x", "/Old/x.txt")  # the old argument order
+            old_order = files.write_bytes(b"y", "/Old", "y.txt", True)  # (data, folder, name, overwrite)
+            assert (old_order.path, files.read_bytes("/Old/y.txt")) == ("/Old/y.txt", b"y")
             assert files.get_file_info("/Old/x.txt")["name"] == "x.txt"
     messages = [str(w.message) for w in caught if w.category is DeprecationWarning]
     assert len(messages) == 3, messages  # create_folder warned once, not twice

@@ -415,32 +415,34 @@ class BoxHook(BaseOAuthHook, RemoteFilesBase):
         local: str | os.PathLike[str],
         remote: str,
         overwrite: bool = False,
+        *legacy: Any,
         **deprecated: Any,
     ) -> RemoteEntry:
         """Upload a local file to ``remote`` (the file's full path; ``.../`` means into that folder under the
         local name; missing folders are created). The SHA-1 Box stores is checked. An existing file with
         the same content is not a conflict; different content needs ``overwrite`` (a new version)."""
         name = self._deprecated_name(deprecated, "upload_file")
-        if isinstance(overwrite, str) and name is None:  # the old third positional argument was ``name``
+        if legacy or isinstance(overwrite, str):  # the old positional order (local, folder, name, overwrite)
             warn_deprecated(
                 "BoxHook.upload_file(local, folder, name)", "BoxHook.upload_file(local, 'folder/name')"
             )
-            name, overwrite = overwrite, False
+            name, overwrite = _old_name_and_overwrite(overwrite, legacy)
         source = local_file(local)
         with source.open("rb") as handle:
             return self._upload(handle, remote, name, source.name, bool(overwrite))
 
     def write_bytes(
-        self, remote: str, data: bytes, overwrite: bool = False, **deprecated: Any
+        self, remote: str, data: bytes, overwrite: bool = False, *legacy: Any, **deprecated: Any
     ) -> RemoteEntry:
         """Write ``data`` as the file at ``remote`` (same targets and rules as ``upload_file``)."""
-        if isinstance(remote, (bytes, bytearray, memoryview)):  # the old order: (data, remote, name, ...)
+        name = self._deprecated_name(deprecated, "write_bytes")
+        if isinstance(
+            remote, (bytes, bytearray, memoryview)
+        ):  # the old order: (data, remote, name, overwrite)
             warn_deprecated("BoxHook.write_bytes(data, remote)", "BoxHook.write_bytes(remote, data)")
             remote, data = data, bytes(remote)
-            if isinstance(overwrite, str):
-                deprecated.setdefault("name", overwrite)
-                overwrite = False
-        name = self._deprecated_name(deprecated, "write_bytes")
+            if legacy or isinstance(overwrite, str):
+                name, overwrite = _old_name_and_overwrite(overwrite, legacy)
         return self._upload(io.BytesIO(data), remote, name, None, bool(overwrite))
 
     @staticmethod
@@ -616,3 +618,10 @@ class BoxHook(BaseOAuthHook, RemoteFilesBase):
         """Deprecated: ``mkdir(path, parents, exist_ok).id``."""
         warn_deprecated("BoxHook.create_folder()", "BoxHook.mkdir()")
         return self.mkdir(path, parents, exist_ok).id
+
+
+def _old_name_and_overwrite(third: Any, rest: tuple[Any, ...]) -> tuple[str | None, bool]:
+    """(name, overwrite) of the old positional arguments ``…, name, overwrite``."""
+    if len(rest) > 1:
+        raise TypeError("BoxHook takes at most (remote, data|local, name, overwrite) in the old order")
+    return (str(third) if third not in (None, False) else None), bool(rest[0]) if rest else False
