@@ -42,6 +42,11 @@ class StoreConflict(TokenStoreError):
     """A compare-and-swap write lost: another process wrote the record first. Re-read and retry."""
 
 
+class LeaseLost(TokenStoreError):
+    """This process no longer holds a connection's refresh lease (it expired and another took it, or the
+    record was deleted); it wrote nothing."""
+
+
 class ServiceError(DropboxBoxError):
     """Dropbox or Box answered with an error that is not about authorization."""
 

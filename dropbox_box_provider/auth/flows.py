@@ -179,6 +179,7 @@ def parse_token_response(
         refresh_token=refresh_token,
         expires_at=received + expires_in if expires_in is not None else None,
         refresh_issued_at=received if refresh_token else None,
+        obtained_at=received,
         scope=scope if isinstance(scope, str) and scope else None,
         account_id=account_id if isinstance(account_id, str) and account_id else None,
         token_type=token_type.lower() if isinstance(token_type, str) and token_type else "bearer",
