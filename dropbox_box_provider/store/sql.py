@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import stat
 import threading
 import time
@@ -59,7 +60,7 @@ SCHEMA_VERSION = 2
 LOCK_WAIT_SECONDS = 60
 CONNECT_TIMEOUT_SECONDS = 5
 # Short transactions that fail on a dead connection are retried on a fresh one this many times.
-TRANSIENT_RETRIES = 3
+TRANSIENT_RETRIES = 6
 LEGACY_TABLE = "oauth_tokens"
 # The schema lock key keeps version 1's spelling so both versions serialise their migrations.
 SCHEMA_LOCK_NAME = ".oauth_tokens/schema"
@@ -241,6 +242,9 @@ class SqlTokenStore:
         safe to repeat after a commit whose answer was lost.
         """
         self._ensure_schema()
+        return self._retrying(action, work, write=write, retry=retry)
+
+    def _retrying(self, action: str, work: Callable[[Connection], _R], *, write: bool, retry: bool) -> _R:
         attempts = 1 + (TRANSIENT_RETRIES if retry else 0)
         for attempt in range(1, attempts + 1):
             try:
@@ -251,7 +255,7 @@ class SqlTokenStore:
                         return work(conn)
             except SQLAlchemyError as exc:
                 if attempt < attempts and _is_transient(exc) and not _is_lock_timeout(exc):
-                    time.sleep(0.05 * attempt)
+                    time.sleep(min(1.0, 0.05 * 2**attempt) * (0.5 + random.random()))  # noqa: S311 - jitter
                     continue
                 raise TokenStoreError(self._describe(exc, action)) from None
         raise AssertionError("unreachable")  # pragma: no cover
@@ -269,13 +273,13 @@ class SqlTokenStore:
         with self._schema_mutex:
             if self._schema_ready:
                 return
-            with self.translate_errors("create or migrate its tables"), self._engine.connect() as conn:
-                if self._dialect == "sqlite":
-                    conn.execution_options(sqlite_begin_immediate=True)
-                with conn.begin():
-                    if self._dialect != "sqlite":
-                        self._lock_key(conn, SCHEMA_LOCK_NAME)
-                    self._migrate(conn)
+
+            def migrate(conn: Connection) -> None:
+                if self._dialect != "sqlite":
+                    self._lock_key(conn, SCHEMA_LOCK_NAME)
+                self._migrate(conn)
+
+            self._retrying("create or migrate its tables", migrate, write=True, retry=True)
             self._schema_ready = True
 
     def _migrate(self, conn: Connection) -> None:
