@@ -9,6 +9,7 @@ import sqlite3
 import stat
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -510,3 +511,41 @@ def test_a_killed_lease_holder_loses_its_lease_within_one_lease_time(
         if child.is_alive() and child.pid is not None:
             os.kill(child.pid, signal.SIGKILL)
         child.join(5)
+
+
+@pytest.mark.postgres
+def test_key_rotation_rechecks_a_record_refreshed_during_it(postgres_store_url: str) -> None:
+    """A worker (still encrypting with the old key) commits a refresh while the rotation runs: the rotation
+    re-reads that record and re-encrypts it, so the old key can be dropped safely afterwards."""
+    import psycopg
+
+    from dropbox_box_provider.store.crypto import TokenCipher
+
+    old, new = new_key(), new_key()
+    _write(open_store(postgres_store_url, old), "c1", PAYLOAD, None)
+    _write(open_store(postgres_store_url, old), "c2", PAYLOAD, None)
+    options = dict(part.split("=", 1) for part in postgres_store_url.split("?", 1)[1].split("&"))
+    from urllib.parse import unquote
+
+    worker = psycopg.connect("postgresql://postgres@127.0.0.1:5432/test", options=unquote(options["options"]))
+    try:
+        refreshed = TokenCipher(old).encrypt({"access_token": "refreshed-meanwhile"})
+        worker.execute(
+            "UPDATE oauth_token_records SET payload = %s, version = version + 1 WHERE conn_id = 'c1'",
+            (refreshed,),
+        )
+        rotation: list[Any] = []
+        rotating = threading.Thread(
+            target=lambda: rotation.append(open_store(postgres_store_url, f"{new},{old}").rotate_keys())
+        )
+        rotating.start()
+        time.sleep(1.0)  # the rotation has read c1 at version 1 and now waits on the worker's row lock
+        worker.commit()
+        rotating.join(30)
+    finally:
+        worker.close()
+    assert rotation and rotation[0].skipped == ()
+    only_new = open_store(postgres_store_url, new)
+    record = only_new.read("c1")
+    assert record is not None and record.payload == {"access_token": "refreshed-meanwhile"}
+    assert only_new.read("c2") is not None

@@ -92,6 +92,6 @@ def test_a_v1_store_upgrades_in_place_and_old_workers_refuse_it(
     with pytest.raises(TokenStoreError), legacy.locked("c1"):
         pytest.fail("old code entered its lock on an upgraded store")
     # ...and one started afterwards is told to upgrade.
-    with pytest.raises(TokenStoreError, match="newer than this provider understands.*upgrade"):
+    with pytest.raises(TokenStoreError, match=r"newer than this provider understands.*upgrade"):
         LegacySqlTokenStore(normalize_store_url(url), TokenCipher(store_key)).read("c1")
     legacy.close()
