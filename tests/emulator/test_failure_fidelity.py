@@ -170,10 +170,7 @@ def test_fault_too_many_write_operations_in_each_routes_shape(
     fresh_emulator, dbx, route, arg, summary, error
 ):
     fresh_emulator.client.fault(f"*/2/{route}", error="too_many_write_operations")
-    if route == "files/upload":
-        answer = dbx.content(route, arg, b"x")
-    else:
-        answer = dbx.rpc(route, arg)
+    answer = dbx.content(route, arg, b"x") if route == "files/upload" else dbx.rpc(route, arg)
     assert answer.status_code == 409
     assert answer.headers["content-type"] == "application/json"
     assert answer.json() == {"error_summary": summary, "error": error}
