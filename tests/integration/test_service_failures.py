@@ -4,6 +4,7 @@ Box download links that expire before they are used."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -126,3 +127,23 @@ def test_box_expired_download_link_is_fetched_again(
     link_answers = [counts for route, counts in stats.items() if route.startswith("/d/1/")]
     assert sorted(status for counts in link_answers for status in counts) == ["200", "403"]
     assert stats[f"/2.0/files/{entry['id']}/content"] == {"302": 2}
+
+
+def test_dropbox_recursive_listing_yields_only_what_is_under_the_folder(dropbox_hook: DropboxHook) -> None:
+    """Dropbox lists the folder itself first in a recursive listing; the hook yields only its contents."""
+    dropbox_hook.write_bytes("/tree/sub/leaf.txt", b"leaf")
+    expected = ["/tree/sub", "/tree/sub/leaf.txt"]
+    assert [e["path_display"] for e in dropbox_hook.list_folder("/Tree", recursive=True)] == expected
+    folder_id = dropbox_hook.get_metadata("/tree")["id"]
+    assert [
+        e["path_display"] for e in dropbox_hook.list_folder(folder_id, recursive=True, limit=1)
+    ] == expected
+
+    async def listed() -> list[str]:
+        names = [e["path_display"] async for e in dropbox_hook.alist_folder("/tree", recursive=True)]
+        await dropbox_hook.aclose()
+        return names
+
+    assert asyncio.run(listed()) == expected
+    root = [e["path_display"] for e in dropbox_hook.list_folder("", recursive=True)]
+    assert root == ["/tree", *expected]
