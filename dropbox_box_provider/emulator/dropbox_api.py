@@ -140,12 +140,13 @@ def _check_path(path: str, route: str, allow_root: bool, allow_rev: bool = False
     else:
         valid = path.startswith(("/", "id:"))
     if not valid:
+        ns = "(ns:[0-9]+(/(.|[\\r\\n])*)?)"  # the patterns of dropbox-sdk-python's validators
         if allow_root:
-            pattern = "(/(.|[\\r\\n])*)?|id:.*|(ns:[0-9]+(/.*)?)"
+            pattern = "(/(.|[\\r\\n])*)?|id:.*|" + ns
         elif allow_rev:
-            pattern = "(/(.|[\\r\\n])*|id:.*)|(rev:[0-9a-f]{9,})|(ns:[0-9]+(/.*)?)"
+            pattern = "(/(.|[\\r\\n])*|id:.*)|(rev:[0-9a-f]{9,})|" + ns
         else:
-            pattern = "(/(.|[\\r\\n])*)|(ns:[0-9]+(/.*)?)|(id:.*)"
+            pattern = "(/(.|[\\r\\n])*)|" + ns + "|(id:.*)"
         raise ApiError(
             dropbox_bad_request(route, f"request body: path: '{path}' did not match pattern '{pattern}'")
         )
