@@ -11,8 +11,10 @@ from typing import Any
 
 from dropbox_box_provider.content_hash import dropbox_content_hash
 
-# Earlier revisions a file keeps for ``rev:`` paths (bounded: the emulator holds file bytes in memory).
+# Earlier revisions a file keeps for ``rev:`` paths, bounded in count and bytes: the emulator holds file
+# bytes in memory, and benchmarks overwrite large files again and again.
 MAX_REVISIONS = 10
+MAX_REVISION_BYTES = 64 * 1024 * 1024
 
 
 class Node:
@@ -64,7 +66,9 @@ class Node:
             self.revisions[self.rev] = Revision(
                 self.rev, self.content, self.sha1, self.content_hash, self.modified_at
             )
-            while len(self.revisions) > MAX_REVISIONS:
+            while len(self.revisions) > MAX_REVISIONS or (
+                self.revisions and sum(len(r.content) for r in self.revisions.values()) > MAX_REVISION_BYTES
+            ):
                 del self.revisions[next(iter(self.revisions))]
         self.content = content
         self.sha1 = sha1 or hashlib.sha1(content, usedforsecurity=False).hexdigest()

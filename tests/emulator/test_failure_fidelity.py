@@ -346,3 +346,20 @@ def test_app_registered_without_users_gets_a_default_account():
         second = client.register_app("box", "second-box", client_secret="s")
         assert second["users"] == [], "an app that someone can already authorize gets no extra account"
         assert client.authorize("box", "second-box")
+
+
+def test_earlier_revisions_are_bounded_in_count_and_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    from dropbox_box_provider.emulator import files
+
+    tree = files.Tree("id:root")
+    node = tree.add(tree.root, "f", False, "id:f")
+    revs = []
+    for index in range(files.MAX_REVISIONS + 3):
+        node.set_content(b"v%d" % index)
+        revs.append(node.rev)
+    assert list(node.revisions) == revs[-files.MAX_REVISIONS - 1 : -1], "the newest earlier revisions"
+    assert tree.find_revision(revs[0]) is None and tree.find_revision(revs[-2]) is not None
+    monkeypatch.setattr(files, "MAX_REVISION_BYTES", 6)
+    node.set_content(b"123456")
+    node.set_content(b"abcdef")
+    assert [r.content for r in node.revisions.values()] == [b"123456"], "older bytes dropped past the budget"
