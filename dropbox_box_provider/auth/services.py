@@ -342,6 +342,16 @@ def error_from_response(
             f"{name} refused the token request with HTTP {status} ({said})", status, details.oauth_error
         )
 
+    if service == "dropbox" and is_write_contention(response):
+        contention = summary or WRITE_CONTENTION
+        return ServiceError(
+            f"{name} kept answering {_where(response)} with {contention} past the retry budget: other "
+            "clients are writing to the same account at the same time; run the task again later or run "
+            "fewer writing tasks at once",
+            status,
+            contention,
+        )
+
     detail = summary or details.code or response.reason_phrase or "no details"
     if status >= 500:
         advice = f"{name} is having trouble; run the task again later"

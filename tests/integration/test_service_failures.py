@@ -12,7 +12,7 @@ import pytest
 from cryptography.fernet import Fernet
 
 from dropbox_box_provider.emulator import seed
-from dropbox_box_provider.errors import AuthConfigError
+from dropbox_box_provider.errors import AuthConfigError, ServiceError
 from dropbox_box_provider.hooks.box import BoxHook
 from dropbox_box_provider.hooks.dropbox import DropboxHook
 from tests.fixtures.emulator import RunningEmulator
@@ -85,8 +85,10 @@ def test_dropbox_write_contention_past_the_retry_budget_is_raised(
     dropbox_hook: DropboxHook, fresh_emulator: RunningEmulator
 ) -> None:
     fresh_emulator.client.fault("*/2/files/upload", error="too_many_write_operations", count=50)
-    with pytest.raises(Exception, match="too_many_write_operations"):
+    with pytest.raises(ServiceError, match="too_many_write_operations past the retry budget") as caught:
         dropbox_hook.write_bytes("/never.txt", b"x")
+    assert caught.value.status == 409 and caught.value.code == "path/too_many_write_operations"
+    assert "run the task again later" in str(caught.value)
     assert routes(fresh_emulator, "dropbox")["/2/files/upload"]["409"] == FAST.max_attempts
 
 
