@@ -186,6 +186,27 @@ def dropbox_error_details(response: httpx.Response) -> ErrorDetails:
     return ErrorDetails(code=code, summary=summary.rstrip("/.") if summary else None, retry_after=retry_after)
 
 
+WRITE_CONTENTION = "too_many_write_operations"
+# Dropbox 401 tags naming a bad team member id in Dropbox-API-Select-User / -Select-Admin (not a token fault).
+SELECT_ERRORS = {
+    "invalid_select_user": ("Dropbox-API-Select-User", "select_user"),
+    "invalid_select_admin": ("Dropbox-API-Select-Admin", "select_admin"),
+}
+
+
+def is_write_contention(response: httpx.Response) -> bool:
+    """Dropbox's 409 ``too_many_write_operations`` (nested in write, delete and finish errors): concurrent
+    writers were refused before anything was written, so the request may be resent like a 429."""
+    if response.status_code != 409:
+        return False
+    try:
+        details = dropbox_error_details(response)
+    except httpx.ResponseNotRead:
+        return False
+    tags = {*(details.code or "").split("/"), *(details.summary or "").split("/")}
+    return WRITE_CONTENTION in tags
+
+
 def box_error_details(response: httpx.Response) -> ErrorDetails:
     """Box: OAuth ``error``/``error_description`` or API ``code``/``message``."""
     body = _json_object(response)
@@ -301,9 +322,34 @@ def error_from_response(
             [f"{name} rejected the requested scopes ({said}): fix the connection's scopes"], conn_id
         )
 
+    if status == 401 and service == "dropbox" and details.code in SELECT_ERRORS:
+        header, field = SELECT_ERRORS[details.code]
+        try:
+            member = response.request.headers.get(header)
+        except RuntimeError:
+            member = None
+        return AuthConfigError(
+            [
+                f"Dropbox does not know the team member id {member!r} sent as {header} "
+                f"({details.code}): set the connection's {field} to a member id of this team "
+                "(dbmid:…, as team/members/list shows it); the tokens are fine and were kept"
+            ],
+            conn_id,
+        )
+
     if details.oauth_error:
         return ServiceError(
             f"{name} refused the token request with HTTP {status} ({said})", status, details.oauth_error
+        )
+
+    if service == "dropbox" and is_write_contention(response):
+        contention = summary or WRITE_CONTENTION
+        return ServiceError(
+            f"{name} kept answering {_where(response)} with {contention} past the retry budget: other "
+            "clients are writing to the same account at the same time; run the task again later or run "
+            "fewer writing tasks at once",
+            status,
+            contention,
         )
 
     detail = summary or details.code or response.reason_phrase or "no details"

@@ -2,7 +2,8 @@
 
 Retry rule for single-use requests (Box refresh, every authorization-code exchange): the request is resent
 only when the service certainly did not process it -- the connection was never established (ConnectError,
-ConnectTimeout, PoolTimeout) or the service refused it before handling it (429, 503). After a read error,
+ConnectTimeout, PoolTimeout) or the service refused it before handling it (429, 503, Dropbox's 409
+``too_many_write_operations``, which is retried with backoff like a 429). After a read error,
 timeout, dropped connection, 500, 502 or 504 the token may already have been consumed; resending could only
 produce ``invalid_grant``, so the caller gets ``TransportError``/``ServiceError`` instead and its stored
 refresh token stays untouched for the next attempt.
@@ -22,7 +23,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from dropbox_box_provider.auth.services import retry_after_seconds
+from dropbox_box_provider.auth.services import is_write_contention, retry_after_seconds
 from dropbox_box_provider.errors import TransportError
 
 log = logging.getLogger(__name__)
@@ -90,9 +91,10 @@ class RetryPolicy:
             return None
         if isinstance(outcome, httpx.Response):
             status = outcome.status_code
-            if status not in self.retry_statuses:
+            contention = is_write_contention(outcome)
+            if status not in self.retry_statuses and not contention:
                 return None
-            if single_use and status not in NOT_PROCESSED_STATUSES:
+            if single_use and status not in NOT_PROCESSED_STATUSES and not contention:
                 return None
             hint = retry_after_seconds(outcome, now) if status in (429, 503) else None
             if hint is not None:
@@ -174,6 +176,8 @@ def send(
         outcome: Outcome
         try:
             outcome = client.send(built)
+            if outcome.status_code == 409:
+                outcome.read()  # small; says whether it is Dropbox's retryable write contention
         except httpx.RequestError as exc:
             outcome = exc
         elapsed = clock() - start
@@ -209,6 +213,8 @@ async def asend(
         outcome: Outcome
         try:
             outcome = await client.send(built)
+            if outcome.status_code == 409:
+                await outcome.aread()  # small; says whether it is Dropbox's retryable write contention
         except httpx.RequestError as exc:
             outcome = exc
         elapsed = clock() - start

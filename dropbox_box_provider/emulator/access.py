@@ -64,18 +64,23 @@ def dropbox_caller(request: Request, route: str) -> Caller:
         account = state.account(DROPBOX, token.account_id)
         assert account is not None
         select_user = request.headers.get("dropbox-api-select-user")
+        select_admin = request.headers.get("dropbox-api-select-admin")
         if token.team:
-            if not select_user:
+            selected = select_user or select_admin
+            if not selected:
                 raise ApiError(dropbox_bad_request(route, TEAM_APP_NEEDS_SELECT_USER))
-            member = state.account(DROPBOX, select_user)
-            if member is None or member.team_id is None or member.team_id != account.team_id:
-                raise ApiError(
-                    dropbox_bad_request(
-                        route, f"Invalid select user id {select_user!r}: no such team member."
-                    )
-                )
+            member = state.account(DROPBOX, selected)
+            if (
+                member is None
+                or member.team_id is None
+                or member.team_id != account.team_id
+                or (not select_user and member.role != "admin")
+            ):
+                # A member id that is not (an admin) on this team: 401, as AuthError.invalid_select_*.
+                tag = "invalid_select_user" if select_user else "invalid_select_admin"
+                raise ApiError(dropbox_auth_error(tag))
             account = member
-        elif select_user:
+        elif select_user or select_admin:
             raise ApiError(
                 dropbox_bad_request(
                     route, "Unexpected select user header: this token does not belong to a team app."

@@ -118,9 +118,15 @@ class EmulatorClient:
         delay: float | None = None,
         drop: bool = False,
         count: int = 1,
+        error: str | None = None,
     ) -> None:
-        """Arm a fault for the next ``count`` requests whose path matches the glob ``route``."""
+        """Arm a fault for the next ``count`` requests whose path matches the glob ``route``.
+
+        ``error`` injects a named service error in the route's exact shape: ``too_many_write_operations``
+        (Dropbox 409) or ``parts_mismatch`` (Box 400).
+        """
         payload = {
+            "error": error,
             "route": route,
             "status": status,
             "retry_after": retry_after,

@@ -29,7 +29,9 @@ if TYPE_CHECKING:
     from dropbox_box_provider.store.base import TokenStore
 
 # Dropbox 401 tags that a new token cannot cure (everything else on a 401 means "token not accepted").
-_NOT_TOKEN_PROBLEMS = frozenset({"missing_scope", "user_suspended", "route_access_denied", "no_permission"})
+_NOT_TOKEN_PROBLEMS = frozenset(
+    {"missing_scope", "user_suspended", "route_access_denied", "no_permission", *services.SELECT_ERRORS}
+)
 
 _MANAGERS: dict[str, TokenManager] = {}
 _MANAGERS_LOCK = threading.Lock()

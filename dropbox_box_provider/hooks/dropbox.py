@@ -249,13 +249,22 @@ class DropboxHook(BaseOAuthHook):
             arg["limit"] = limit
         return arg
 
+    @staticmethod
+    def _is_listed_folder(entry: dict[str, Any], arg: dict[str, Any]) -> bool:
+        """A recursive listing's entry for the listed folder itself (Dropbox puts it first)."""
+        path = arg["path"]
+        return bool(arg["recursive"] and path) and (
+            path.lower() == entry.get("path_lower") or path == entry.get("id")
+        )
+
     def list_folder(
         self, path: str = "", recursive: bool = False, limit: int | None = None
     ) -> Iterator[dict[str, Any]]:
         """Every entry under ``path`` (root: ``""`` or ``"/"``), following cursors; ``limit``: page size."""
-        page = self.rpc("files/list_folder", self._list_arg(path, recursive, limit))
+        arg = self._list_arg(path, recursive, limit)
+        page = self.rpc("files/list_folder", arg)
         while True:
-            yield from page.get("entries", [])
+            yield from (e for e in page.get("entries", []) if not self._is_listed_folder(e, arg))
             if not page.get("has_more"):
                 return
             page = self.rpc("files/list_folder/continue", {"cursor": page["cursor"]})
@@ -264,10 +273,12 @@ class DropboxHook(BaseOAuthHook):
         self, path: str = "", recursive: bool = False, limit: int | None = None
     ) -> AsyncIterator[dict[str, Any]]:
         """Async twin of ``list_folder`` (an async generator)."""
-        page = await self.arpc("files/list_folder", self._list_arg(path, recursive, limit))
+        arg = self._list_arg(path, recursive, limit)
+        page = await self.arpc("files/list_folder", arg)
         while True:
             for entry in page.get("entries", []):
-                yield entry
+                if not self._is_listed_folder(entry, arg):
+                    yield entry
             if not page.get("has_more"):
                 return
             page = await self.arpc("files/list_folder/continue", {"cursor": page["cursor"]})
