@@ -352,3 +352,14 @@ def test_other_dropbox_409s_are_not_retried() -> None:
     assert RetryPolicy().next_delay(1, dropbox_409(conflict, "path/conflict/file"), 0.0) is None
     plain = httpx.Response(409, content=b"not json", request=httpx.Request("POST", URL))
     assert RetryPolicy().next_delay(1, plain, 0.0) is None
+
+
+def test_token_requests_end_before_the_lease_holder_stops_renewing() -> None:
+    """Retries plus one attempt's timeouts fit in the deadline the refresh lease is renewed for."""
+    from dropbox_box_provider.auth import flows
+    from dropbox_box_provider.store.lease import TOKEN_REQUEST_DEADLINE
+
+    timeout = flows.TOKEN_TIMEOUT
+    assert timeout.read is not None and timeout.connect is not None
+    worst = flows.RETRY_POLICY.total_budget + timeout.connect + timeout.read
+    assert worst < TOKEN_REQUEST_DEADLINE
