@@ -59,8 +59,8 @@ _R = TypeVar("_R")
 SCHEMA_VERSION = 2
 LOCK_WAIT_SECONDS = 60
 CONNECT_TIMEOUT_SECONDS = 5
-# Short transactions that fail on a dead connection are retried on a fresh one this many times.
-TRANSIENT_RETRIES = 6
+# Short transactions that fail on a dead connection are retried on fresh ones for this long.
+TRANSIENT_RETRY_SECONDS = 5.0
 LEGACY_TABLE = "oauth_tokens"
 # The schema lock key keeps version 1's spelling so both versions serialise their migrations.
 SCHEMA_LOCK_NAME = ".oauth_tokens/schema"
@@ -245,8 +245,10 @@ class SqlTokenStore:
         return self._retrying(action, work, write=write, retry=retry)
 
     def _retrying(self, action: str, work: Callable[[Connection], _R], *, write: bool, retry: bool) -> _R:
-        attempts = 1 + (TRANSIENT_RETRIES if retry else 0)
-        for attempt in range(1, attempts + 1):
+        started = time.monotonic()
+        attempt = 0
+        while True:
+            attempt += 1
             try:
                 with self._engine.connect() as conn:
                     if write and self._dialect == "sqlite":
@@ -254,11 +256,11 @@ class SqlTokenStore:
                     with conn.begin():
                         return work(conn)
             except SQLAlchemyError as exc:
-                if attempt < attempts and _is_transient(exc) and not _is_lock_timeout(exc):
-                    time.sleep(min(1.0, 0.05 * 2**attempt) * (0.5 + random.random()))  # noqa: S311 - jitter
-                    continue
-                raise TokenStoreError(self._describe(exc, action)) from None
-        raise AssertionError("unreachable")  # pragma: no cover
+                delay = min(1.0, 0.05 * 2**attempt) * (0.5 + random.random())  # noqa: S311 - jitter
+                again = retry and _is_transient(exc) and not _is_lock_timeout(exc)
+                if not again or time.monotonic() - started + delay > TRANSIENT_RETRY_SECONDS:
+                    raise TokenStoreError(self._describe(exc, action)) from None
+                time.sleep(delay)
 
     def _lock_key(self, conn: Connection, name: str) -> None:
         """PostgreSQL: wait for the transaction-scoped advisory lock of ``name`` in this schema."""

@@ -159,7 +159,7 @@ def test_store_sessions_terminated_while_refreshing_lose_nothing(
 
     def terminate_sessions() -> None:
         with psycopg.connect("postgresql://postgres@127.0.0.1:5432/test", autocommit=True) as admin:
-            while not stop.wait(0.3):
+            while not stop.wait(1.0):
                 rows = admin.execute(
                     "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                     "WHERE datname = %s AND pid <> pg_backend_pid()",
