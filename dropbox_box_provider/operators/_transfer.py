@@ -45,9 +45,10 @@ def name_matches(name: str, pattern: str) -> bool:
 def parse_time(value: datetime | str | float | None) -> datetime | None:
     """An aware UTC datetime from a datetime, ISO-8601 text (a rendered template) or Unix seconds.
 
-    ``None`` and empty text mean "no time"; a naive datetime is taken as UTC.
+    ``None``, empty text and ``"None"`` (a template such as ``{{ prev_start_date_success }}`` on the first
+    run) mean "no time"; a naive datetime is taken as UTC.
     """
-    if value is None or (isinstance(value, str) and not value.strip()):
+    if value is None or (isinstance(value, str) and value.strip() in ("", "None")):
         return None
     if isinstance(value, datetime):
         parsed = value
