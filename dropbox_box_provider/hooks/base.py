@@ -471,7 +471,7 @@ class BaseOAuthHook(BaseHook):
             validators: list[Any] = [Optional()]
             if spec.enum:
                 validators.append(any_of(list(spec.enum)))
-            label = lazy_gettext(spec.label)
+            label = lazy_gettext(spec.label_for(cls.service))
             if spec.secret:
                 widgets[spec.name] = PasswordField(
                     label,

@@ -81,7 +81,7 @@ def test_providers_manager_registers_both_connection_types(airflow_env: AirflowE
         assert got["conn_id_attr"] == "conn_id"
         assert got["widgets"] == sorted(f"extra__{conn_type}__{s.name}" for s in iter_extra_specs(service))
         assert got["behaviour"]["hidden_fields"] == ["schema", "port"]
-        assert got["behaviour"]["relabeling"]["login"] == "Client ID (App key)"
+        assert got["behaviour"]["relabeling"]["login"] == standard_spec("login").label_for(service)
 
 
 def test_hook_meta_lists_every_field_of_both_types(api_server: str) -> None:
@@ -92,10 +92,11 @@ def test_hook_meta_lists_every_field_of_both_types(api_server: str) -> None:
         meta = metas[conn_type]
         assert (meta["hook_class_name"], meta["hook_name"]) == HOOKS[conn_type]
         standard = meta["standard_fields"]
-        assert standard["login"]["title"] == "Client ID (App key)"
-        assert standard["password"]["title"] == "Client secret"
+        login, secret = {"dropbox": ("App key", "App secret"), "box": ("Client ID", "Client secret")}[service]
+        assert (standard["login"]["title"], standard["password"]["title"]) == (login, secret)
         assert standard["host"]["title"] == "Endpoint override (optional)"
-        assert standard["host"]["placeholder"] == standard_spec("host").placeholder
+        assert standard["host"]["placeholder"] == f"empty: the real {service.capitalize()}"
+        assert "127.0.0.1" not in str(standard)  # no emulator URL that reads as a required setting
         assert standard["port"]["hidden"] is True
         assert standard["url_schema"]["hidden"] is True
         extra = meta["extra_fields"]
@@ -108,8 +109,11 @@ def test_hook_meta_lists_every_field_of_both_types(api_server: str) -> None:
             assert (schema.get("format") == "password") is spec.secret, spec.name
             if spec.enum:
                 assert [v for v in schema["enum"] if v is not None] == list(spec.enum)
+                if None in schema["enum"]:  # the empty choice has a label, not the word "null"
+                    assert schema["values_display"]["null"].startswith("("), spec.name
             if spec.default is not None:
                 assert extra[spec.name]["value"] == spec.default
+        assert list(extra) == [spec.name for spec in expected]  # the form's order
     assert "access_type" in metas["dropbox"]["extra_fields"]
     assert "jwt_cert" not in metas["dropbox"]["extra_fields"]
     assert "jwt_public_key_id" in metas["box_oauth"]["extra_fields"]
