@@ -234,9 +234,9 @@ FIELD_SPECS: tuple[FieldSpec, ...] = (
     FieldSpec(
         "refresh_margin",
         "Refresh margin (seconds)",
-        "A token expiring within this many seconds counts as expired and is refreshed. Default 300.",
+        "A token expiring within this many seconds counts as expired and is refreshed. "
+        "Empty: [dropbox_box] refresh_margin (300 unless configured).",
         type="integer",
-        default=300,
     ),
 )
 

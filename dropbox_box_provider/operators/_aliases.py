@@ -24,7 +24,7 @@ def warn_renamed(owner: str, old: str, new: str) -> None:
     )
 
 
-def renamed(owner: str, old: str, old_value: Any, new: str, new_value: Any, default: Any = None) -> Any:
+def renamed(owner: str, old: str, old_value: Any, new: str, new_value: Any, *, default: Any = None) -> Any:
     """The value of parameter ``new``, taking it from its old name ``old`` when only that one was given."""
     if old_value is None:
         return new_value

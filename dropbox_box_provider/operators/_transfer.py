@@ -6,13 +6,17 @@ from __future__ import annotations
 import fnmatch
 import glob
 import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from dropbox_box_provider.errors import InvalidRemotePath
 
 GLOB_CHARS = frozenset("*?[")
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 def has_glob(text: str) -> bool:
@@ -105,3 +109,12 @@ def local_target(local_path: str | os.PathLike[str], name: str, *, into_folder: 
 def summary(entry: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
     """The XCom-sized part of a service's file object."""
     return {key: entry.get(key) for key in keys if key in entry}
+
+
+def map_concurrently(func: Callable[[T], R], items: Sequence[T], limit: int) -> list[R]:
+    """``[func(i) for i in items]`` with up to ``limit`` calls at once, results in ``items`` order; the
+    first failure is raised after the calls already started have finished."""
+    if limit <= 1 or len(items) <= 1:
+        return [func(item) for item in items]
+    with ThreadPoolExecutor(max_workers=min(limit, len(items))) as pool:
+        return list(pool.map(func, items))

@@ -11,6 +11,7 @@ from dropbox_box_provider.errors import InvalidArgument, ItemNotFound
 from dropbox_box_provider.operators._aliases import renamed
 from dropbox_box_provider.operators._files import RemoteDownloadOperator, RemoteUploadOperator
 from dropbox_box_provider.operators._transfer import modified_after, name_matches, split_remote_pattern
+from dropbox_box_provider.operators.links import BoxFileLink
 
 if TYPE_CHECKING:
     from dropbox_box_provider.hooks.box import BoxHook
@@ -53,6 +54,7 @@ class BoxUploadOperator(RemoteUploadOperator):
     """
 
     service_name = "Box"
+    operator_extra_links = (BoxFileLink(),)
     summary_keys = SUMMARY_KEYS
 
     def __init__(
@@ -87,6 +89,7 @@ class BoxDownloadOperator(RemoteDownloadOperator):
     ``box_conn_id`` and ``box_path`` (apache-airflow-providers-box names) are accepted, with a warning."""
 
     service_name = "Box"
+    operator_extra_links = (BoxFileLink(),)
 
     def __init__(
         self,

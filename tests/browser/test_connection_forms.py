@@ -283,7 +283,6 @@ def test_box_jwt_form_saves_reopens_and_tests(
             "subject_type": "enterprise",
             "subject_id": seed.DEMO_BOX_ENTERPRISE_ID,
             "oauth_settings_location": store,
-            "refresh_margin": 300,
         }
 
         ui.edit("box_jwt_ui")

@@ -47,7 +47,10 @@ def test_operator_aliases_warn_once_with_the_new_name(tmp_path: Path) -> None:
     assert (up.conn_id, up.remote_path) == ("c", "/in/a.csv")
     messages = sorted(str(w.message) for w in caught)
     assert len(messages) == 2
-    assert "BoxUploadOperator(box_conn_id=...)" in messages[0] and "use BoxUploadOperator(conn_id=" in messages[0]
+    assert (
+        "BoxUploadOperator(box_conn_id=...)" in messages[0]
+        and "use BoxUploadOperator(conn_id=" in messages[0]
+    )
     assert "use BoxUploadOperator(remote_path=...)" in messages[1]
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the second use of the same names is silent
@@ -93,7 +96,7 @@ def test_sensor_aliases_map_to_path_glob_and_modified_after() -> None:
 def test_legacy_ccg_connection_and_sensor_find_files(
     fresh_emulator: RunningEmulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    """The 2.1.2 connection (type ``box``, three extras) and sensor arguments, used here against the emulator."""
+    """The 2.1.2 connection (type ``box``, three extras) and sensor arguments, here against the emulator."""
     import json
 
     from cryptography.fernet import Fernet
@@ -169,6 +172,14 @@ def test_a_dag_written_for_box_provider_2_1_2_runs_with_the_documented_edits(
     runs = airflow_env.run("dags", "list-runs", "box_provider_report", "-o", "json").stdout
     assert '"state": "success"' in runs.replace("'", '"'), output[-4000:]
     assert (work / "report_copy.csv").read_text() == "region,total\neu,3\n"
+    links = airflow_env.python(
+        "from airflow.models.xcom import XComModel\n"
+        "from airflow.utils.session import create_session\n"
+        "with create_session() as s:\n"
+        "    for x in s.query(XComModel).filter(XComModel.key.like('_link_%')):\n"
+        "        print('LINK', x.task_id, x.key, x.value)\n"
+    ).stdout
+    assert "LINK upload_report _link_BoxFileLink" in links and "https://app.box.com/file/" in links, links
 
     import os
 
