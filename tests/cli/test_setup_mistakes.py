@@ -158,7 +158,7 @@ def test_box_service_account_not_collaborated(
     assert "service account" in message
     assert "invite the service account" in message and "collaborator" in message
     assert "as_user" in message
-    assert f"dropbox-box-auth status {service}" in message
+    assert "invite the service account AutomationUser_" in message and "@boxdevedition.com" in message
     in_guide("setup-box.md", "acts as the app's service account, which sees only its own files and folders")
 
 
