@@ -321,9 +321,9 @@ def error_from_response(
         return ReauthorizationRequired(
             conn_id,
             f"Dropbox answered HTTP 401 missing_scope to {_where(response)}: the call needs the scope "
-            f"{scope}, which this connection's token was not granted. Tick it in the Dropbox App Console (your app → "
-            "Permissions tab → Submit) and add it to the connection's scopes if that field is set; a token "
-            "keeps the scopes it was granted",
+            f"{scope}, which this connection's token was not granted. Tick it in the Dropbox App Console "
+            "(your app → Permissions tab → Submit) and add it to the connection's scopes if that field is "
+            "set; a token keeps the scopes it was granted",
         )
 
     detail = summary or details.code or response.reason_phrase or "no details"

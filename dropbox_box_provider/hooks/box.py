@@ -328,7 +328,7 @@ class BoxHook(BaseOAuthHook):
         )
 
     def _not_visible_hint(self) -> str:
-        """For a service account (JWT/CCG, no As-User): it sees only what is shared with it; whom to invite."""
+        """A service account (JWT/CCG, no As-User) sees only what is shared with it: say whom to invite."""
         config = self.get_auth_config()
         if not config.is_service_account or self.acting_as or config.effective_subject_type != "enterprise":
             return ""
