@@ -86,6 +86,10 @@ def conn_field_schema(spec: FieldSpec, service: str | None = None) -> dict[str, 
         schema["format"] = "multiline"
     if spec.type == "integer":
         schema["minimum"] = 0
+    placeholder = spec.placeholder_for(service) if service else spec.placeholder
+    if placeholder and not spec.secret:
+        # Airflow >= 3.2 shows no placeholder for extras; a suggestion list carries the same hint.
+        schema["examples"] = [placeholder]
     label = spec.label_for(service) if service else spec.label
     return {"label": label, "description": spec.description, "schema": schema}
 
