@@ -7,7 +7,7 @@ export UV_LINK_MODE ?= copy
 # each taking whole files so module-scoped servers (api-server, Chromium) start once per file.
 PYTEST_WORKERS ?= -n auto --maxprocesses 4 --dist loadfile
 
-.PHONY: demo test test-compat lint bench reliability bootstrap clean
+.PHONY: demo test test-compat test-box-provider lint bench reliability bootstrap clean
 
 bootstrap:
 	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
@@ -26,6 +26,9 @@ test: lint
 
 test-compat: bootstrap
 	bash .ci/compat
+
+test-box-provider: bootstrap
+	bash .ci/box-provider
 
 bench: bootstrap
 	@$(UV) sync --frozen --quiet --group bench

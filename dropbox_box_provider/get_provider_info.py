@@ -7,6 +7,58 @@ from typing import Any
 from dropbox_box_provider import __version__
 from dropbox_box_provider.auth.fields import FieldSpec, iter_extra_specs, standard_spec
 
+#: ``[dropbox_box]``: defaults read by the code (dropbox_box_provider.provider_config); a connection's own
+#: field or an operator argument wins over them.
+CONFIG: dict[str, Any] = {
+    "dropbox_box": {
+        "description": "Defaults of the Dropbox and Box provider; connections and tasks may override them.",
+        "options": {
+            "token_store": {
+                "description": (
+                    "Token store used when neither the token store secrets backend's `store` kwarg nor the "
+                    "connection's `oauth_settings_location` names one: sqlite:////path/tokens.db, a file "
+                    "path, postgresql+psycopg://user:password@host:5432/db or memory://NAME. Empty: the "
+                    "sqlite file $AIRFLOW_HOME/oauth_tokens.db."
+                ),
+                "version_added": "0.2.0",
+                "type": "string",
+                "example": "postgresql+psycopg://airflow@db.internal:5432/airflow_tokens",
+                "default": "",
+            },
+            "refresh_margin": {
+                "description": (
+                    "Seconds before expiry at which an access token counts as expired and is refreshed, for "
+                    "connections without their own `refresh_margin` (capped at half the token's lifetime)."
+                ),
+                "version_added": "0.2.0",
+                "type": "integer",
+                "example": "600",
+                "default": "300",
+            },
+            "lease_seconds": {
+                "description": (
+                    "How long a refresh lease holds a connection's refresh for one process; a crashed "
+                    "holder's lease expires after this. Must outlast the slowest token request."
+                ),
+                "version_added": "0.2.0",
+                "type": "float",
+                "example": "30",
+                "default": "10",
+            },
+            "max_concurrent_transfers": {
+                "description": (
+                    "Files an upload or download operator moves at once when its path is a glob "
+                    "(the operator's `max_concurrent_transfers` argument wins)."
+                ),
+                "version_added": "0.2.0",
+                "type": "integer",
+                "example": "8",
+                "default": "4",
+            },
+        },
+    }
+}
+
 #: Standard Connection columns the forms do not use.
 HIDDEN_FIELDS = ["schema", "port"]
 
@@ -17,12 +69,15 @@ _CONNECTION_TYPES = (
 )
 
 
-def conn_field_schema(spec: FieldSpec) -> dict[str, Any]:
+def conn_field_schema(spec: FieldSpec, service: str | None = None) -> dict[str, Any]:
     """The declarative ``conn-fields`` entry (label, description, JSON schema) of one extra."""
     schema: dict[str, Any] = {"type": [spec.type, "null"]}
     if spec.enum:
-        # An optional select needs null among its choices, or an empty field fails validation.
+        # An optional select needs null among its choices, or an empty field fails validation; the UI
+        # would show that choice as the word "null", so it gets a label saying what empty means.
         schema["enum"] = list(spec.enum) if spec.default is not None else [None, *spec.enum]
+        if spec.default is None:
+            schema["values_display"] = {"null": spec.unset_label or "(not set)"}
     if spec.default is not None:
         schema["default"] = spec.default
     if spec.secret:
@@ -31,25 +86,34 @@ def conn_field_schema(spec: FieldSpec) -> dict[str, Any]:
         schema["format"] = "multiline"
     if spec.type == "integer":
         schema["minimum"] = 0
-    return {"label": spec.label, "description": spec.description, "schema": schema}
+    placeholder = spec.placeholder_for(service) if service else spec.placeholder
+    if placeholder and not spec.secret:
+        # Airflow >= 3.2 shows no placeholder for extras; a suggestion list carries the same hint.
+        schema["examples"] = [placeholder]
+    label = spec.label_for(service) if service else spec.label
+    return {"label": label, "description": spec.description, "schema": schema}
 
 
 def conn_fields(service: str) -> dict[str, dict[str, Any]]:
     """Every extra of ``service`` keyed by its canonical (stored) name."""
-    return {spec.name: conn_field_schema(spec) for spec in iter_extra_specs(service)}
+    return {spec.name: conn_field_schema(spec, service) for spec in iter_extra_specs(service)}
 
 
 def ui_field_behaviour(service: str) -> dict[str, Any]:
     """Hidden, relabelled and placeholder standard fields, in the provider-info (kebab-case) shape."""
     placeholders = {
-        spec.name: spec.placeholder for spec in iter_extra_specs(service) if spec.placeholder is not None
+        spec.name: placeholder
+        for spec in iter_extra_specs(service)
+        if (placeholder := spec.placeholder_for(service)) is not None
     }
-    host = standard_spec("host")
-    if host.placeholder:
-        placeholders["host"] = host.placeholder
+    host_placeholder = standard_spec("host").placeholder_for(service)
+    if host_placeholder:
+        placeholders["host"] = host_placeholder
     return {
         "hidden-fields": list(HIDDEN_FIELDS),
-        "relabeling": {column: standard_spec(column).label for column in ("login", "password", "host")},
+        "relabeling": {
+            column: standard_spec(column).label_for(service) for column in ("login", "password", "host")
+        },
         "placeholders": placeholders,
     }
 
@@ -75,25 +139,26 @@ def get_provider_info() -> dict[str, Any]:
                 "external-doc-url": "https://developer.box.com/reference/",
                 "tags": ["service"],
             },
-            {
-                "integration-name": "Dropbox and Box OAuth tokens",
-                "external-doc-url": "https://developer.box.com/guides/authentication/tokens/refresh/",
-                "tags": ["service"],
-            },
         ],
         "hooks": [
             {"integration-name": "Dropbox", "python-modules": ["dropbox_box_provider.hooks.dropbox"]},
             {"integration-name": "Box", "python-modules": ["dropbox_box_provider.hooks.box"]},
         ],
+        # The token refresh operator, sensor and trigger and the file trigger serve both services.
         "operators": [
             {
                 "integration-name": "Dropbox",
-                "python-modules": ["dropbox_box_provider.operators.dropbox"],
+                "python-modules": [
+                    "dropbox_box_provider.operators.dropbox",
+                    "dropbox_box_provider.operators.refresh",
+                ],
             },
-            {"integration-name": "Box", "python-modules": ["dropbox_box_provider.operators.box"]},
             {
-                "integration-name": "Dropbox and Box OAuth tokens",
-                "python-modules": ["dropbox_box_provider.operators.refresh"],
+                "integration-name": "Box",
+                "python-modules": [
+                    "dropbox_box_provider.operators.box",
+                    "dropbox_box_provider.operators.refresh",
+                ],
             },
         ],
         "sensors": [
@@ -104,17 +169,26 @@ def get_provider_info() -> dict[str, Any]:
                     "dropbox_box_provider.sensors.token",
                 ],
             },
-            {"integration-name": "Box", "python-modules": ["dropbox_box_provider.sensors.box"]},
+            {
+                "integration-name": "Box",
+                "python-modules": ["dropbox_box_provider.sensors.box", "dropbox_box_provider.sensors.token"],
+            },
         ],
         "triggers": [
             {
-                "integration-name": "Dropbox",
+                "integration-name": service,
                 "python-modules": [
                     "dropbox_box_provider.triggers.files",
                     "dropbox_box_provider.triggers.token",
                 ],
-            },
+            }
+            for service in ("Dropbox", "Box")
         ],
+        "extra-links": [
+            "dropbox_box_provider.operators.links.DropboxFileLink",
+            "dropbox_box_provider.operators.links.BoxFileLink",
+        ],
+        "config": CONFIG,
         "secrets-backends": ["dropbox_box_provider.secrets.token_store.TokenStoreBackend"],
         "connection-types": [
             {

@@ -96,8 +96,14 @@ class AuthConfig:
         return parser.build(resolved, legacy_client_extras=False)
 
     @classmethod
-    def from_connection(cls, conn: Any, service: str | None = None) -> AuthConfig:
-        """Parse an Airflow Connection (duck-typed: login, password, host, conn_type, extra_dejson)."""
+    def from_connection(
+        cls, conn: Any, service: str | None = None, default_refresh_margin: int = DEFAULT_REFRESH_MARGIN
+    ) -> AuthConfig:
+        """Parse an Airflow Connection (duck-typed: login, password, host, conn_type, extra_dejson).
+
+        ``default_refresh_margin`` applies when the connection sets no ``refresh_margin`` (the hooks pass
+        ``[dropbox_box] refresh_margin``).
+        """
         conn_id = _text_or_none(getattr(conn, "conn_id", None))
         parser = _Parser(conn_id)
         if service is None:
@@ -121,7 +127,9 @@ class AuthConfig:
         has_columns = not (
             _is_unset(getattr(conn, "login", None)) and _is_unset(getattr(conn, "password", None))
         )
-        return parser.build(resolved, legacy_client_extras=legacy and not has_columns)
+        return parser.build(
+            resolved, legacy_client_extras=legacy and not has_columns, default_margin=default_refresh_margin
+        )
 
     # ----------------------------------------------------------------- helpers
 
@@ -399,7 +407,9 @@ class _Parser:
 
     # ------------------------------------------------------------- validation and build
 
-    def build(self, service: Service, legacy_client_extras: bool) -> AuthConfig:
+    def build(
+        self, service: Service, legacy_client_extras: bool, default_margin: int = DEFAULT_REFRESH_MARGIN
+    ) -> AuthConfig:
         v = self.values
         self._check_services(service)
         scheme = v.get("auth_scheme")
@@ -453,7 +463,7 @@ class _Parser:
             as_user=v.get("as_user"),
             select_user=v.get("select_user"),
             path_root=v.get("path_root"),
-            refresh_margin=v.get("refresh_margin", DEFAULT_REFRESH_MARGIN),
+            refresh_margin=v.get("refresh_margin", default_margin),
         )
 
     def _check_services(self, service: Service) -> None:

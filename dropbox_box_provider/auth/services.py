@@ -233,6 +233,13 @@ def _clean(text: str | None, redact: Iterable[str]) -> str | None:
     return text if len(text) <= _MAX_TEXT else text[:_MAX_TEXT] + "…"
 
 
+def _required_scope(response: httpx.Response) -> str:
+    """The ``required_scope`` of a Dropbox missing_scope error ("the scope the call needs" if absent)."""
+    error = (_json_object(response) or {}).get("error")
+    scope = error.get("required_scope") if isinstance(error, dict) else None
+    return scope if isinstance(scope, str) and scope else "the scope this call needs"
+
+
 def _where(response: httpx.Response) -> str:
     try:
         return response.request.url.path
@@ -304,16 +311,19 @@ def error_from_response(
                 "app (leave Password empty only for a Dropbox PKCE app), and that Host points at the right "
                 "service"
             )
+        elif service == "box":
+            problem = (
+                f"{name} does not allow this app to use this grant ({said}): a Box JWT or client-credentials "
+                "app must be authorized by an enterprise admin: Admin Console → Integrations → Platform Apps "
+                "Manager → Server Authentication Apps → Add App, with the app's Client ID (the Developer "
+                "Console's Authorization tab → Review and Submit sends the request). Re-authorize it after "
+                "changing the app's scopes or access; also check that subject_id is that enterprise's id and "
+                "that the app's authentication method matches auth_scheme"
+            )
         else:
             problem = (
                 f"{name} does not allow this app to use this grant ({said}): check the app's authentication "
                 "method in the developer console"
-                + (
-                    "; a Box JWT or client-credentials app must be authorized by an enterprise admin "
-                    "in the Admin Console"
-                    if service == "box"
-                    else ""
-                )
             )
         return AuthConfigError([problem], conn_id)
 
@@ -350,6 +360,16 @@ def error_from_response(
             "fewer writing tasks at once",
             status,
             contention,
+        )
+
+    if service == "dropbox" and status == 401 and (details.code or "").split("/")[0] == "missing_scope":
+        scope = _required_scope(response)
+        return ReauthorizationRequired(
+            conn_id,
+            f"Dropbox answered HTTP 401 missing_scope to {_where(response)}: the call needs the scope "
+            f"{scope}, which this connection's token was not granted. Tick it in the Dropbox App Console "
+            "(your app → Permissions tab → Submit) and add it to the connection's scopes if that field is "
+            "set; a token keeps the scopes it was granted",
         )
 
     detail = summary or details.code or response.reason_phrase or "no details"

@@ -128,9 +128,14 @@ class CallbackServer:
             while self.outcome is None:
                 if time.monotonic() >= deadline:
                     raise AuthorizationTimeout(
-                        f"no authorization redirect reached {self.callback_url} within {timeout:g} s; "
-                        "run the command again and finish the consent in the browser sooner (--timeout "
-                        "SECONDS allows more time), or use --headless"
+                        f"no authorization redirect reached {self.callback_url} within {timeout:g} s. If "
+                        "the browser showed an error about the redirect URI (Dropbox: 'Invalid "
+                        "redirect_uri', Box: 'redirect_uri_mismatch'), register "
+                        f"{self.callback_url} as a redirect URI of the app (Dropbox App Console → "
+                        "Settings → Redirect URIs; Box Developer Console → Configuration → OAuth 2.0 "
+                        "Redirect URIs) or set the connection's callback_url to a URI the app has, then "
+                        "run the command again. Otherwise finish the consent in the browser sooner "
+                        "(--timeout SECONDS allows more time), or use --headless"
                     )
                 self._server.handle_request()
         finally:

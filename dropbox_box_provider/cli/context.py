@@ -43,7 +43,11 @@ def load_connection(conn_id: str) -> Any:
 
 def load_config(conn_id: str) -> AuthConfig:
     """The parsed, validated auth fields of ``conn_id`` (AuthConfigError lists every problem)."""
-    return AuthConfig.from_connection(load_connection(conn_id))
+    from dropbox_box_provider.provider_config import default_refresh_margin
+
+    return AuthConfig.from_connection(
+        load_connection(conn_id), default_refresh_margin=default_refresh_margin()
+    )
 
 
 @dataclass(frozen=True)
@@ -105,6 +109,10 @@ def _open(choice: StoreChoice, connection_location: str | None) -> TokenStore:
         backend = _backend()
         if location is None:
             location = connection_location or (backend.store_location if backend is not None else None)
+            if location is None:
+                from dropbox_box_provider.provider_config import default_token_store
+
+                location = default_token_store()
         if key is None:
             key = _default_key(backend)
     return open_store(location, _require(key))

@@ -77,6 +77,8 @@ def register_app(state: EmulatorState, data: dict[str, Any]) -> App:
         public_keys={str(k): str(v) for k, v in keys.items()},
         enterprise_id=str(data["enterprise_id"]) if data.get("enterprise_id") else None,
         team=bool(data.get("team", False)),
+        scopes=[str(s) for s in data["scopes"]] if data.get("scopes") is not None else None,
+        app_folder=bool(data.get("app_folder", False)),
     )
     specs = _user_specs(data.get("users"))
     with state.lock:

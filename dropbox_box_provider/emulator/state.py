@@ -61,6 +61,10 @@ class App:
     team: bool = False
     team_id: str | None = None
     service_account_id: str | None = None
+    # Dropbox: the permissions ticked in the App Console (None: every scope), and App folder access
+    # (the app sees only its own folder, modelled as a tree of its own per account).
+    scopes: list[str] | None = None
+    app_folder: bool = False
 
 
 @dataclass

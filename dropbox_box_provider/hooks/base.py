@@ -197,7 +197,13 @@ class BaseOAuthHook(BaseHook):
     def get_auth_config(self) -> AuthConfig:
         """The connection's parsed auth fields (read once per hook); secrets are registered for masking."""
         if self._auth_config is None:
-            config = AuthConfig.from_connection(self.get_connection(self.conn_id), service=self.service)
+            from dropbox_box_provider.provider_config import default_refresh_margin
+
+            config = AuthConfig.from_connection(
+                self.get_connection(self.conn_id),
+                service=self.service,
+                default_refresh_margin=default_refresh_margin(),
+            )
             secrets = list(config.secrets_to_mask())
             location = config.oauth_settings_location
             if location and "://" in location:
@@ -473,7 +479,7 @@ class BaseOAuthHook(BaseHook):
             validators: list[Any] = [Optional()]
             if spec.enum:
                 validators.append(any_of(list(spec.enum)))
-            label = lazy_gettext(spec.label)
+            label = lazy_gettext(spec.label_for(cls.service))
             if spec.secret:
                 widgets[spec.name] = PasswordField(
                     label,

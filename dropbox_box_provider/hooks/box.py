@@ -304,7 +304,8 @@ class BoxHook(BaseOAuthHook):
         item = self._resolve(str(ref))
         if item is None:
             raise ItemNotFound(
-                f"Box has no item at {ref!r} (as seen by {self._who()}); check the path, or create it first",
+                f"Box has no item at {ref!r} (as seen by {self._who()}); check the path, or create it "
+                f"first{self._not_visible_hint()}",
                 status=404,
                 code="not_found",
             )
@@ -321,9 +322,24 @@ class BoxHook(BaseOAuthHook):
                 return _Item(item_id, kind)
         raise ItemNotFound(
             f"Box has no file or folder with id {item_id} visible to {self._who()}; check the id and the "
-            "connection's as_user",
+            f"connection's as_user{self._not_visible_hint()}",
             status=404,
             code="not_found",
+        )
+
+    def _not_visible_hint(self) -> str:
+        """A service account (JWT/CCG, no As-User) sees only what is shared with it: say whom to invite."""
+        config = self.get_auth_config()
+        if not config.is_service_account or self.acting_as or config.effective_subject_type != "enterprise":
+            return ""
+        try:
+            login = f" {self.get_current_user()['login']}"
+        except (DropboxBoxError, KeyError, TypeError):
+            login = ""
+        return (
+            "; this connection acts as the app's service account, which sees only its own files and folders "
+            f"and those shared with it: invite the service account{login} as a collaborator (Editor) on the "
+            "folder in Box, or set the connection's as_user to a user who can see it"
         )
 
     def _who(self) -> str:

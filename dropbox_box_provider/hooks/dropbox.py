@@ -46,6 +46,12 @@ UploadMode = Literal["add", "overwrite"]
 
 _RPC_HEADERS = {"Content-Type": "application/json"}
 
+#: Appended to "not found": an App folder app sees only its folder, and its paths start inside it.
+APP_FOLDER_HINT = (
+    "; if the app has App folder access, its paths start inside /Apps/<app name> (write /reports for "
+    "/Apps/<app name>/reports) and nothing outside that folder is visible to it"
+)
+
 
 def dropbox_api_arg(arg: Any) -> str:
     """JSON for the ``Dropbox-API-Arg`` header: every non-ASCII character and 0x7F escaped as ``\\uXXXX``."""
@@ -217,7 +223,7 @@ class DropboxHook(BaseOAuthHook):
             tags = {*(error.code or "").split("/"), *summary.split("/")}
             code = summary or error.code
             if "not_found" in tags:
-                return ItemNotFound(str(error), status=409, code=code)
+                return ItemNotFound(f"{error}{APP_FOLDER_HINT}", status=409, code=code)
             if "conflict" in tags:
                 return ItemExists(str(error), status=409, code=code)
         return error

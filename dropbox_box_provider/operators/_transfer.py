@@ -6,13 +6,17 @@ from __future__ import annotations
 import fnmatch
 import glob
 import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from dropbox_box_provider.errors import InvalidRemotePath
 
 GLOB_CHARS = frozenset("*?[")
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 def has_glob(text: str) -> bool:
@@ -45,9 +49,10 @@ def name_matches(name: str, pattern: str) -> bool:
 def parse_time(value: datetime | str | float | None) -> datetime | None:
     """An aware UTC datetime from a datetime, ISO-8601 text (a rendered template) or Unix seconds.
 
-    ``None`` and empty text mean "no time"; a naive datetime is taken as UTC.
+    ``None``, empty text and ``"None"`` (a template such as ``{{ prev_start_date_success }}`` on the first
+    run) mean "no time"; a naive datetime is taken as UTC.
     """
-    if value is None or (isinstance(value, str) and not value.strip()):
+    if value is None or (isinstance(value, str) and value.strip() in ("", "None")):
         return None
     if isinstance(value, datetime):
         parsed = value
@@ -104,3 +109,12 @@ def local_target(local_path: str | os.PathLike[str], name: str, *, into_folder: 
 def summary(entry: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
     """The XCom-sized part of a service's file object."""
     return {key: entry.get(key) for key in keys if key in entry}
+
+
+def map_concurrently(func: Callable[[T], R], items: Sequence[T], limit: int) -> list[R]:
+    """``[func(i) for i in items]`` with up to ``limit`` calls at once, results in ``items`` order; the
+    first failure is raised after the calls already started have finished."""
+    if limit <= 1 or len(items) <= 1:
+        return [func(item) for item in items]
+    with ThreadPoolExecutor(max_workers=min(limit, len(items))) as pool:
+        return list(pool.map(func, items))

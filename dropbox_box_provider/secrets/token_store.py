@@ -69,7 +69,7 @@ class TokenStoreBackend(BaseSecretsBackend):
         **unknown: Any,
     ) -> None:
         super().__init__()
-        self.store_location = (store or "").strip() or None
+        self.store_location = (store or "").strip() or _default_token_store()
         self._key = (key or "").strip() or None
         self.connections_only_from_store, flag_problem = _parse_flag(
             "connections_only_from_store", connections_only_from_store
@@ -302,7 +302,14 @@ def resolve_token_store(config: AuthConfig) -> TokenStore:
         if backend.last_failure is not None or backend.connections_only_from_store:
             return backend.check_store(config.conn_id)
         return backend.token_store()
-    return open_store(None, _require_key(_airflow_config.fernet_key(), config))
+    return open_store(_default_token_store(), _require_key(_airflow_config.fernet_key(), config))
+
+
+def _default_token_store() -> str | None:
+    """``[dropbox_box] token_store`` (None: the sqlite file in AIRFLOW_HOME)."""
+    from dropbox_box_provider.provider_config import default_token_store
+
+    return default_token_store()
 
 
 def _require_key(key: str | None, config: AuthConfig) -> str:
