@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from dropbox_box_provider.errors import AuthConfigError
 from dropbox_box_provider.secrets._airflow_config import get_option
+from dropbox_box_provider.store.lease import DEFAULT_LEASE_SECONDS
 
 SECTION = "dropbox_box"
 
 DEFAULT_REFRESH_MARGIN = 300
-DEFAULT_LEASE_SECONDS = 10.0
 DEFAULT_MAX_CONCURRENT_TRANSFERS = 4
 
 
@@ -47,7 +47,8 @@ def default_refresh_margin() -> int:
 
 
 def lease_seconds() -> float:
-    """``[dropbox_box] lease_seconds``: how long a refresh lease lasts before another process may take it."""
+    """``[dropbox_box] lease_seconds``: how long a refresh lease lasts unless renewed; a dead holder's lease
+    lapses within it (every process sharing a store should use the same value)."""
     return _number("lease_seconds", DEFAULT_LEASE_SECONDS, 1, integer=False)
 
 

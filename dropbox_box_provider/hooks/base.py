@@ -24,6 +24,7 @@ from dropbox_box_provider.auth.manager import TokenManager
 from dropbox_box_provider.auth.tokens import TokenSet
 from dropbox_box_provider.errors import AuthConfigError, DropboxBoxError, TransportError
 from dropbox_box_provider.get_provider_info import ui_field_behaviour
+from dropbox_box_provider.store.lease import LeaseSettings
 
 if TYPE_CHECKING:
     from dropbox_box_provider.store.base import TokenStore
@@ -61,7 +62,10 @@ def manager_for(store: TokenStore) -> TokenManager:
     with _MANAGERS_LOCK:
         manager = _MANAGERS.get(store.url)
         if manager is None or manager.store is not store:
-            manager = _MANAGERS[store.url] = TokenManager(store)
+            from dropbox_box_provider.provider_config import lease_seconds
+
+            lease = LeaseSettings(seconds=lease_seconds())
+            manager = _MANAGERS[store.url] = TokenManager(store, lease=lease)
         return manager
 
 

@@ -370,3 +370,15 @@ def test_a_waiting_worker_says_whom_it_waits_for_and_never_a_token(
     assert f"waiting for other-host:4242:feed to finish refreshing {CONN_ID}" in lines
     assert len([line for line in lines if line.startswith("waiting for")]) == 1
     assert tokens.access_token not in "\n".join(lines) and str(tokens.refresh_token) not in "\n".join(lines)
+
+
+def test_hooks_take_the_lease_time_from_airflow_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    from dropbox_box_provider.hooks.base import manager_for
+    from dropbox_box_provider.store.factory import forget_open_stores
+
+    monkeypatch.setenv("AIRFLOW__DROPBOX_BOX__LEASE_SECONDS", "4.5")
+    store = open_store("memory://lease-config", "A" * 43 + "=")
+    try:
+        assert manager_for(store).lease.seconds == 4.5
+    finally:
+        forget_open_stores()
