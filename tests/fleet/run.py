@@ -8,6 +8,7 @@ reason (exit 0), unless ``REQUIRE_FLEET=1`` (CI), which makes that a failure.
 from __future__ import annotations
 
 import os
+import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -27,26 +28,34 @@ REQUIRE_ENV = "REQUIRE_FLEET"
 DEFAULT_WORKDIR = REPO / ".fleet"
 
 
-def missing_requirement() -> str | None:
-    """Why the fleet cannot run on this machine, or None."""
+def redis_problem(host: str, port: int) -> str | None:
+    """Why Redis at ``host:port`` cannot be the broker (a PING over a plain socket: no client library)."""
     try:
-        import airflow.providers.celery  # noqa: F401
-    except ImportError:
-        return (
-            "apache-airflow-providers-celery is not installed (`uv sync --group fleet`; `make fleet` does it)"
-        )
-    try:
-        import redis
+        with socket.create_connection((host, port), timeout=3) as sock:
+            sock.sendall(b"PING\r\n")
+            answer = sock.recv(64)
+    except OSError as exc:
+        return f"Redis at {host}:{port} is unreachable ({exc.strerror or type(exc).__name__})"
+    if not answer.startswith(b"+PONG"):
+        return f"Redis at {host}:{port} answered PING with {answer[:40]!r}"
+    return None
 
-        redis.Redis(host=REDIS_HOST, port=REDIS_PORT, socket_timeout=3).ping()
-    except Exception as exc:
-        return f"Redis at {REDIS_HOST}:{REDIS_PORT} is unreachable ({type(exc).__name__}: {exc})"
+
+def missing_requirement() -> str | None:
+    """Why the fleet cannot run on this machine (Redis, PostgreSQL, the Celery provider), or None."""
+    problem = redis_problem(REDIS_HOST, REDIS_PORT)
+    if problem:
+        return problem
     try:
         from tests.fixtures.databases import admin_execute
 
         admin_execute("SELECT 1")
     except Exception as exc:
         return f"PostgreSQL at 127.0.0.1:5432/test is unreachable ({type(exc).__name__}: {exc})"
+    try:
+        import airflow.providers.celery  # noqa: F401
+    except ImportError:
+        return "apache-airflow-providers-celery is not installed (`make fleet` syncs the uv group `fleet`)"
     return None
 
 
@@ -72,7 +81,8 @@ def run(size: Size, workdir: Path) -> int:
         step(f"size {size.name}; work directory {workdir}")
         fleet.prepare()
         step(
-            f"PostgreSQL databases {fleet.metastore_db} (metastore), {fleet.token_db} (token store); Redis db {fleet.redis_db}"
+            f"PostgreSQL databases {fleet.metastore_db} (metastore), {fleet.token_db} (token store); "
+            f"Redis database {fleet.redis_db}"
         )
         emulator = fleet.start_emulator()
         step(f"emulator at {emulator.url}")
@@ -116,9 +126,8 @@ def print_figures(outcomes: list[Outcome], size: Size, duration: float) -> None:
         detail = f" - {outcome.pending}" if outcome.pending else ""
         print(f"  {outcome.name}: {outcome.status}{detail}")
         for name, value in outcome.figures.items():
-            if isinstance(value, dict):
-                value = ", ".join(f"{k} {v}" for k, v in value.items())
-            print(f"      {name:<22} {value}")
+            text = ", ".join(f"{k} {v}" for k, v in value.items()) if isinstance(value, dict) else value
+            print(f"      {name:<22} {text}")
     passed = sum(1 for o in outcomes if o.status == "passed")
     failed = sum(1 for o in outcomes if o.status == "FAILED")
     pending = sum(1 for o in outcomes if o.status == "PENDING")

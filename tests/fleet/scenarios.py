@@ -84,7 +84,8 @@ def delta(after: dict[str, dict[str, int]], before: dict[str, dict[str, int]]) -
 def xcom_values(fleet: Fleet, run_id: str, task_id: str) -> list[Any]:
     """The return values of ``task_id``'s instances (mapped ones in map index order)."""
     rows = fleet.query(
-        "SELECT value FROM xcom WHERE run_id = %s AND task_id = %s AND key = 'return_value' ORDER BY map_index",
+        "SELECT value FROM xcom WHERE run_id = %s AND task_id = %s AND key = 'return_value' "
+        "ORDER BY map_index",
         (run_id, task_id),
     )
     return [json.loads(v) if isinstance(v, str) else v for (v,) in rows]
@@ -136,7 +137,8 @@ def refresh_economy(fleet: Fleet, size: Size) -> Outcome:
     for service in SERVICES:
         outcome.check(
             ratios[service] <= MAX_GRANTS_PER_LIFETIME,
-            f"{service}: {ratios[service]:.2f} refresh grants per token lifetime (> {MAX_GRANTS_PER_LIFETIME})",
+            f"{service}: {ratios[service]:.2f} refresh grants per token lifetime "
+            f"(> {MAX_GRANTS_PER_LIFETIME})",
         )
         outcome.check(
             grants[service]["invalid_grant"] == 0,
@@ -210,7 +212,8 @@ def files_pending_reason() -> str | None:
     if "staging_dir" in example or not FLEET_SYNC_DAG.exists():
         return (
             "needs the rewritten dropbox_to_box_sync (issue 18: no local staging between tasks); then add "
-            "tests/fleet/dags/fleet_sync.py loading it with its tasks pinned by tests.fleet.work.pin_to_workers"
+            "tests/fleet/dags/fleet_sync.py loading it with its tasks pinned by "
+            "tests.fleet.work.pin_to_workers"
         )
     return None
 
@@ -242,7 +245,10 @@ def files_move_once(fleet: Fleet, size: Size) -> Outcome:
         f"print(json.dumps(put_files({SYNC_SOURCE!r}, {sizes!r}, 20)))",
     )
     conf = {"dropbox_folder": SYNC_SOURCE, "box_folder": SYNC_TARGET}
-    listing_code = f"import json; from tests.fleet.work import box_listing; print(json.dumps(box_listing({SYNC_TARGET!r})))"
+    listing_code = (
+        "import json; from tests.fleet.work import box_listing; "
+        f"print(json.dumps(box_listing({SYNC_TARGET!r})))"
+    )
     states = []
     listings = []
     hosts: set[str] = set()
@@ -315,7 +321,8 @@ def worker_dies(fleet: Fleet, size: Size) -> Outcome:
         )
         outcome.check(
             last.try_number >= 2 and last.state == "success" and last.hostname == worker_b.hostname,
-            f"{key}: last try {last.try_number} {last.state} on {last.hostname}, expected a success on worker B",
+            f"{key}: last try {last.try_number} {last.state} on {last.hostname}, "
+            "expected a success on worker B",
         )
         if last.start is not None and last.try_number >= 2:
             rerun_starts.append(last.start)

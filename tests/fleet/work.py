@@ -64,7 +64,7 @@ def store_versions() -> dict[str, int | None]:
 
 
 def refresh_now() -> dict[str, Any]:
-    """Force one refresh of each fleet connection through the single-flight manager; the store versions after."""
+    """Force one refresh of each connection through the single-flight manager; the store versions after."""
     from dropbox_box_provider.hooks.box import BoxHook
     from dropbox_box_provider.hooks.dropbox import DropboxHook
 
