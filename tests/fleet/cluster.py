@@ -13,6 +13,7 @@ import contextlib
 import json
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -158,8 +159,6 @@ class Fleet:
 
     def prepare(self) -> None:
         """Fresh work directory, a claimed Redis database, the two PostgreSQL databases."""
-        import shutil
-
         if self.root.exists():
             shutil.rmtree(self.root)
         for path in (self.root, self.airflow_home, self.logs, *(w.root for w in self.workers.values())):
