@@ -24,6 +24,7 @@ from dropbox_box_provider.auth.manager import TokenManager
 from dropbox_box_provider.auth.tokens import TokenSet
 from dropbox_box_provider.errors import AuthConfigError, DropboxBoxError, TransportError
 from dropbox_box_provider.get_provider_info import ui_field_behaviour
+from dropbox_box_provider.store.urls import url_secrets
 
 if TYPE_CHECKING:
     from dropbox_box_provider.store.base import TokenStore
@@ -197,10 +198,8 @@ class BaseOAuthHook(BaseHook):
         if self._auth_config is None:
             config = AuthConfig.from_connection(self.get_connection(self.conn_id), service=self.service)
             secrets = list(config.secrets_to_mask())
-            location = config.oauth_settings_location
-            if location and "://" in location:
-                with contextlib.suppress(ValueError):
-                    secrets.append(httpx.URL(location).password or "")
+            if config.oauth_settings_location:
+                secrets += url_secrets(config.oauth_settings_location)
             _mask(*secrets)
             self._auth_config = config
         return self._auth_config
@@ -228,6 +227,8 @@ class BaseOAuthHook(BaseHook):
                 ],
                 self.conn_id,
             )
+        if config.uses_static_token:  # used as given: no store, no key, no refresh
+            return TokenSet(access_token=config.access_token or "")
         tokens = self.token_manager.get_valid_token(self.conn_id, config)
         _mask(tokens.access_token, tokens.refresh_token)
         return tokens
@@ -242,6 +243,8 @@ class BaseOAuthHook(BaseHook):
 
     def invalidate_token(self, access_token: str) -> None:
         """After a 401: mark ``access_token`` expired so the next ``get_access_token`` refreshes."""
+        if self.get_auth_config().uses_static_token:
+            return
         self.token_manager.invalidate(self.conn_id, access_token, self.get_auth_config())
 
     # ------------------------------------------------------------------ HTTP
@@ -417,7 +420,7 @@ class BaseOAuthHook(BaseHook):
         flows.revoke(config, token)
         if not config.uses_static_token:
             self.token_store.delete(self.conn_id)
-        self.token_manager.forget(self.conn_id)
+            self.token_manager.forget(self.conn_id)
 
     # ------------------------------------------------------------------ connection test
 

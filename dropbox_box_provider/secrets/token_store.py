@@ -44,6 +44,19 @@ def _warn_once(message: str) -> None:
     log.warning("%s", message)
 
 
+def _mask_url_secrets(url: str) -> None:
+    """Register the store URL's passwords (userinfo, ``password``/``sslpassword``) with Airflow's masker."""
+    from dropbox_box_provider.store.urls import url_secrets
+
+    found = url_secrets(url)
+    if not found:
+        return
+    from airflow.sdk.log import mask_secret
+
+    for secret in found:
+        mask_secret(secret)
+
+
 def _parse_flag(name: str, value: Any) -> tuple[bool, str | None]:
     if isinstance(value, bool):
         return value, None
@@ -70,6 +83,8 @@ class TokenStoreBackend(BaseSecretsBackend):
     ) -> None:
         super().__init__()
         self.store_location = (store or "").strip() or None
+        if self.store_location:
+            _mask_url_secrets(self.store_location)
         self._key = (key or "").strip() or None
         self.connections_only_from_store, flag_problem = _parse_flag(
             "connections_only_from_store", connections_only_from_store
@@ -160,8 +175,8 @@ class TokenStoreBackend(BaseSecretsBackend):
         key = self.key
         if not key:
             raise TokenStoreError(
-                "no encryption key: set the backend kwarg `key` (or Airflow's [core] fernet_key); generate "
-                'one with `python -c "from cryptography.fernet import Fernet; '
+                "no encryption key is configured: set [core] fernet_key or the backend's key (the backend "
+                'kwarg `key`); generate one with `python -c "from cryptography.fernet import Fernet; '
                 'print(Fernet.generate_key().decode())"`'
             )
         from dropbox_box_provider.store.factory import open_store
@@ -309,8 +324,8 @@ def _require_key(key: str | None, config: AuthConfig) -> str:
     if key:
         return key
     raise TokenStoreError(
-        f"no encryption key for the token store of connection {config.conn_id!r}: set Airflow's "
-        "[core] fernet_key (AIRFLOW__CORE__FERNET_KEY) or configure the token store secrets backend with a "
-        'key; generate one with `python -c "from cryptography.fernet import Fernet; '
+        "no encryption key is configured: set [core] fernet_key or the backend's key (the token store of "
+        f"connection {config.conn_id!r} needs one: AIRFLOW__CORE__FERNET_KEY, or the token store secrets "
+        "backend's `key` kwarg); generate one with `python -c \"from cryptography.fernet import Fernet; "
         'print(Fernet.generate_key().decode())"`'
     )

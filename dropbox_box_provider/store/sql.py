@@ -33,13 +33,14 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.engine import URL, Connection, Engine, Row, make_url
+from sqlalchemy.engine import Connection, Engine, Row, make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from dropbox_box_provider.errors import StoreConflict, TokenStoreError
 from dropbox_box_provider.store.base import RecordMeta, TokenRecord, decrypt_part, record_from_row
 from dropbox_box_provider.store.crypto import TokenCipher, UndecryptableError, undecryptable_message
 from dropbox_box_provider.store.memory import service_of_connection
+from dropbox_box_provider.store.urls import mask_url, url_secrets
 
 SCHEMA_VERSION = 1
 LOCK_WAIT_SECONDS = 60
@@ -76,14 +77,6 @@ _META_COLUMNS = (
     tokens_table.c.seed_fingerprint,
     tokens_table.c.connection.is_not(None).label("has_connection"),
 )
-
-
-def mask_url(url: str | URL) -> str:
-    """The URL with its password replaced by ``***`` (safe for messages and logs)."""
-    try:
-        return (url if isinstance(url, URL) else make_url(url)).render_as_string(hide_password=True)
-    except SQLAlchemyError:
-        return "<unparseable URL>"
 
 
 def create_private_file(path: str) -> None:
@@ -217,9 +210,8 @@ class SqlTokenStore:
     def _describe(self, exc: SQLAlchemyError, action: str) -> str:
         orig = getattr(exc, "orig", None) or exc
         reason = (str(orig).strip().splitlines() or [type(orig).__name__])[0]
-        password = self._sa_url.password
-        if password:
-            reason = reason.replace(str(password), "***")
+        for secret in url_secrets(self._sa_url.render_as_string(hide_password=False)):
+            reason = reason.replace(secret, "***")
         lowered = reason.lower()
         if "locked" in lowered or "lock timeout" in lowered or "lock_timeout" in lowered:
             hint = (
