@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, cast
 import httpx
 from airflow.sdk import BaseHook
 
-from dropbox_box_provider.auth import flows, services, transport
+from dropbox_box_provider.auth import flows, masking, services, transport
 from dropbox_box_provider.auth.config import AuthConfig, Service
 from dropbox_box_provider.auth.fields import iter_extra_specs
 from dropbox_box_provider.auth.manager import TokenManager
@@ -53,6 +53,9 @@ def _mask(*values: str | None) -> None:
         for value in fresh:
             mask_secret(value)
             _MASKED.add(value)
+
+
+masking.register(_mask)  # secrets the OAuth engine reads from files (Box app config) reach Airflow's masker
 
 
 def manager_for(store: TokenStore) -> TokenManager:
@@ -433,8 +436,9 @@ class BaseOAuthHook(BaseHook):
         raises; the message carries no secret."""
         name = services.endpoints_for(self.service).display_name
         try:
-            who = self.describe_account()
-            tokens = self.get_token_set()
+            with transport.quick_answer():  # the Test button answers within seconds, DNS failures at once
+                who = self.describe_account()
+                tokens = self.get_token_set()
             remaining = tokens.expires_in()
             if remaining is None:
                 expiry = "the access token has no expiry"

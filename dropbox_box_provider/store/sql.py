@@ -8,8 +8,6 @@ conn_id. Both are released when the transaction ends, including when the holding
 from __future__ import annotations
 
 import contextlib
-import os
-import stat
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -39,6 +37,8 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from dropbox_box_provider.errors import StoreConflict, TokenStoreError
 from dropbox_box_provider.store.base import RecordMeta, TokenRecord, decrypt_part, record_from_row
 from dropbox_box_provider.store.crypto import TokenCipher, UndecryptableError, undecryptable_message
+from dropbox_box_provider.store.files import create_private_file, tighten_after_first_write
+from dropbox_box_provider.store.files import tighten_sidecar_files as _tighten_sidecar_files
 from dropbox_box_provider.store.memory import service_of_connection
 from dropbox_box_provider.store.urls import mask_url, url_secrets
 
@@ -77,22 +77,6 @@ _META_COLUMNS = (
     tokens_table.c.seed_fingerprint,
     tokens_table.c.connection.is_not(None).label("has_connection"),
 )
-
-
-def create_private_file(path: str) -> None:
-    """Create an empty file with mode 0600 (and its directory 0700) if it does not exist yet."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, mode=0o700, exist_ok=True)
-    with contextlib.suppress(FileExistsError):
-        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
-
-
-def _tighten_sidecar_files(path: str) -> None:
-    """sqlite gives -wal/-shm the main file's mode; tighten them anyway if something loosened them."""
-    for suffix in ("-wal", "-shm"):
-        with contextlib.suppress(OSError):
-            if stat.S_IMODE(os.stat(path + suffix).st_mode) & 0o077:
-                os.chmod(path + suffix, 0o600)
 
 
 class _SqlLocked:
@@ -191,6 +175,8 @@ class SqlTokenStore:
             cursor.execute("PRAGMA journal_mode = WAL")
             cursor.close()
             _tighten_sidecar_files(path)
+
+        event.listen(engine, "commit", lambda _conn: tighten_after_first_write(path))
 
         @event.listens_for(engine, "begin")
         def _on_begin(conn: Connection) -> None:

@@ -6,8 +6,13 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import stat
+import time
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 from airflow.sdk._shared.secrets_masker import redact
 from cryptography.fernet import Fernet
@@ -199,3 +204,155 @@ def test_extra_that_is_not_json_is_named_with_its_position(monkeypatch: pytest.M
         DropboxHook("dbx_badjson").get_access_token()
     assert "the connection's extra is not valid JSON (line 2, column 12)" in str(failed.value)
     assert "authorize" not in str(failed.value).split("extra is not valid JSON")[0]
+
+
+# ----------------------------------------------------------------------------- 6. Box app-config secrets
+
+
+def _box_app_config(client_secret: str, passphrase: str) -> tuple[dict[str, Any], list[str]]:
+    """A Box app config JSON with a fresh encrypted RSA key; also the key's base64 body lines."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(passphrase.encode()),
+    ).decode()
+    config = {
+        "boxAppSettings": {
+            "clientID": "hardening-jwt-app",
+            "clientSecret": client_secret,
+            "appAuth": {"publicKeyID": "kid-1", "privateKey": pem, "passphrase": passphrase},
+        },
+        "enterpriseID": "900001",
+    }
+    lines = [line for line in pem.splitlines() if line and not line.startswith("-----")]
+    return config, lines[1:4]
+
+
+@pytest.mark.parametrize("cert_type", ["JSONFILE", "JSONBLOB"])
+def test_secrets_inside_a_box_app_config_are_masked_when_read(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, cert_type: str
+) -> None:
+    from dropbox_box_provider.auth import jwt as box_jwt
+    from dropbox_box_provider.hooks.box import BoxHook
+    from tests.helpers.box import set_connection as set_box_connection
+
+    suffix = f"{cert_type.lower()}-{os.getpid()}-{time.monotonic_ns()}"
+    client_secret, passphrase = f"app-secret-{suffix}", f"key-passphrase-{suffix}"
+    app_config, pem_lines = _box_app_config(client_secret, passphrase)
+    if cert_type == "JSONFILE":
+        path = tmp_path / "box_config.json"
+        path.write_text(json.dumps(app_config))
+        cert = str(path)
+    else:
+        cert = json.dumps(app_config)
+    conn_id = f"box_cfg_{cert_type.lower()}"
+    set_box_connection(
+        monkeypatch, conn_id, extra={"auth_scheme": "jwt", "jwt_cert": cert, "jwt_cert_type": cert_type}
+    )
+    settings = box_jwt.resolve_jwt_settings(BoxHook(conn_id).get_auth_config())
+    assert settings.client_secret == client_secret
+    for value in (client_secret, passphrase, *pem_lines):
+        assert redact(f"<{value}>") == "<***>", value
+
+
+# ----------------------------------------------------------------------------- 7. sqlite file modes
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_existing_loose_sqlite_store_and_side_files_are_tightened(tmp_path: Path) -> None:
+    path = tmp_path / "tokens.db"
+    path.touch()
+    os.chmod(path, 0o644)
+    store = open_store(str(path), Fernet.generate_key().decode())
+    store.list_meta()
+    assert _mode(path) == 0o600
+    store.save_connection("c", {"conn_type": "dropbox", "extra": {}})
+    for side in (Path(f"{path}-wal"), Path(f"{path}-shm")):
+        assert side.exists() and _mode(side) == 0o600, side
+
+
+def test_loose_sqlite_store_of_another_user_is_left_alone_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("giving a file to another user needs root")
+    caplog.set_level(logging.WARNING)
+    path = tmp_path / "shared.db"
+    path.touch()
+    os.chmod(path, 0o644)
+    os.chown(path, 54321, -1)
+    open_store(str(path), Fernet.generate_key().decode()).list_meta()
+    assert _mode(path) == 0o644
+    assert f"{path}" in caplog.text and "0644" in caplog.text and "chmod 600" in caplog.text
+
+
+# ----------------------------------------------------------------------------- 9. connection test and DNS
+
+
+def _fail_name_resolution(monkeypatch: pytest.MonkeyPatch, host: str) -> list[str]:
+    """Make every request to ``host`` fail as an unresolvable name would, inside httpx's transport."""
+    import socket
+
+    calls: list[str] = []
+    real = httpx.HTTPTransport.handle_request
+
+    def handle_request(self: httpx.HTTPTransport, request: httpx.Request) -> httpx.Response:
+        if request.url.host == host:
+            calls.append(request.url.path)
+            try:
+                raise socket.gaierror(-2, "Name or service not known")
+            except socket.gaierror as exc:
+                raise httpx.ConnectError("[Errno -2] Name or service not known", request=request) from exc
+        return real(self, request)
+
+    monkeypatch.setattr(httpx.HTTPTransport, "handle_request", handle_request)
+    return calls
+
+
+def test_connection_test_reports_a_name_resolution_failure_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = _fail_name_resolution(monkeypatch, "dropbox-proxy.invalid")
+    set_connection(
+        monkeypatch,
+        "dbx_dns",
+        login="app",
+        host="https://dropbox-proxy.invalid",
+        extra={"initiate_oauth": "OFF", "access_token": "static-token-for-dns-test"},
+    )
+    started = time.monotonic()
+    ok, message = DropboxHook("dbx_dns").test_connection()
+    elapsed = time.monotonic() - started
+    assert not ok
+    assert "dropbox-proxy.invalid" in message and "could not be resolved" in message, message
+    assert len(calls) == 1 and elapsed < 3, (calls, elapsed)
+
+
+def test_connection_test_does_not_retry_dns_on_the_token_endpoint(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from tests.helpers.dropbox import store_location
+
+    calls = _fail_name_resolution(monkeypatch, "dropbox-proxy.invalid")
+    set_connection(
+        monkeypatch,
+        "dbx_dns_refresh",
+        login="app",
+        password="app-secret-value",
+        host="https://dropbox-proxy.invalid",
+        extra={
+            "initiate_oauth": "REFRESH",
+            "refresh_token": "refresh-token-for-dns-test",
+            "oauth_settings_location": store_location(tmp_path),
+        },
+    )
+    started = time.monotonic()
+    ok, message = DropboxHook("dbx_dns_refresh").test_connection()
+    assert not ok and "could not be resolved" in message, message
+    assert len(calls) == 1 and time.monotonic() - started < 3, calls
+    assert "refresh-token-for-dns-test" not in message and "app-secret-value" not in message
