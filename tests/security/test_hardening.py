@@ -356,3 +356,50 @@ def test_connection_test_does_not_retry_dns_on_the_token_endpoint(
     assert not ok and "could not be resolved" in message, message
     assert len(calls) == 1 and time.monotonic() - started < 3, calls
     assert "refresh-token-for-dns-test" not in message and "app-secret-value" not in message
+
+
+# ------------------------------------------------------------------- 2. no store URL in trigger kwargs
+
+
+def test_deferred_token_sensor_serializes_a_store_reference_not_its_url(
+    monkeypatch: pytest.MonkeyPatch, postgres_store_url: str
+) -> None:
+    import asyncio
+
+    from airflow.sdk.exceptions import TaskDeferred
+
+    from dropbox_box_provider.auth.manager import TokenManager
+    from dropbox_box_provider.auth.tokens import TokenSet
+    from dropbox_box_provider.sensors.token import OAuthTokenSensor
+    from dropbox_box_provider.triggers.token import OAuthTokenTrigger
+
+    location = f"{postgres_store_url}&password={PG_PASSWORD}"
+    set_connection(
+        monkeypatch,
+        "dbx_deferred",
+        login="app",
+        password="app-secret-value",
+        extra={"initiate_oauth": "REFRESH", "oauth_settings_location": location},
+    )
+    hook = DropboxHook("dbx_deferred")
+    seed = TokenSet(access_token="a" * 24, refresh_token="r" * 24, expires_at=time.time() + 3601)
+    TokenManager(hook.token_store).store_tokens("dbx_deferred", hook.get_auth_config(), seed)
+
+    sensor = OAuthTokenSensor(
+        task_id="wait", conn_id="dbx_deferred", window=3600, deferrable=True, poke_interval=5
+    )
+    with pytest.raises(TaskDeferred) as deferred:
+        sensor.execute({})
+    _, kwargs = deferred.value.trigger.serialize()
+    stored = json.dumps(kwargs)
+    for leaked in (PG_PASSWORD, "postgresql", "127.0.0.1", "search_path"):
+        assert leaked not in stored, (leaked, stored)
+
+    async def first_event() -> dict[str, Any]:
+        async for event in OAuthTokenTrigger(**kwargs).run():
+            return dict(event.payload)
+        raise AssertionError("no event")
+
+    payload = asyncio.run(asyncio.wait_for(first_event(), 20))
+    assert payload["status"] == "success" and payload["conn_id"] == "dbx_deferred", payload
+    assert payload["expires_at"] == pytest.approx(seed.expires_at)
