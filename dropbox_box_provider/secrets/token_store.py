@@ -32,6 +32,7 @@ KNOWN_KWARGS = ("store", "key", "connections_only_from_store")
 _TRUE = ("true", "1", "yes", "on")
 _FALSE = ("false", "0", "no", "off", "")
 _WARNED: set[str] = set()
+_MASKED_URL_SECRETS: set[str] = set()
 _WARNED_MUTEX = threading.Lock()
 
 
@@ -48,13 +49,14 @@ def _mask_url_secrets(url: str) -> None:
     """Register the store URL's passwords (userinfo, ``password``/``sslpassword``) with Airflow's masker."""
     from dropbox_box_provider.store.urls import url_secrets
 
-    found = url_secrets(url)
+    found = [secret for secret in url_secrets(url) if secret not in _MASKED_URL_SECRETS]
     if not found:
         return
     from airflow.sdk.log import mask_secret
 
     for secret in found:
         mask_secret(secret)
+        _MASKED_URL_SECRETS.add(secret)
 
 
 def _parse_flag(name: str, value: Any) -> tuple[bool, str | None]:
@@ -83,8 +85,6 @@ class TokenStoreBackend(BaseSecretsBackend):
     ) -> None:
         super().__init__()
         self.store_location = (store or "").strip() or None
-        if self.store_location:
-            _mask_url_secrets(self.store_location)
         self._key = (key or "").strip() or None
         self.connections_only_from_store, flag_problem = _parse_flag(
             "connections_only_from_store", connections_only_from_store
@@ -172,6 +172,8 @@ class TokenStoreBackend(BaseSecretsBackend):
         """Open the store; TokenStoreError carries the bare problem (callers log and wrap it)."""
         if self._config_problem:
             raise TokenStoreError(self._config_problem)
+        if self.store_location:  # on use, not in __init__: Airflow builds backends while it initialises
+            _mask_url_secrets(self.store_location)
         key = self.key
         if not key:
             raise TokenStoreError(

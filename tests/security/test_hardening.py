@@ -131,9 +131,10 @@ def test_query_password_stays_out_of_store_errors_and_backend_warnings(
     with pytest.raises(TokenStoreError) as failed:
         open_store(url, key).list_meta()
     assert PG_PASSWORD not in str(failed.value) and "127.0.0.1:1" in str(failed.value)
-    backend = TokenStoreBackend(store=url, key=key)
+    backend = TokenStoreBackend(store=url.replace(PG_PASSWORD, "BackendOnly-991"), key=key)
     assert backend.get_conn_value("anything") is None
-    assert PG_PASSWORD not in caplog.text and "serves no connections" in caplog.text
+    assert "BackendOnly-991" not in caplog.text and "serves no connections" in caplog.text
+    assert redact("x BackendOnly-991 y") == "x *** y"  # the backend registered its store's password
 
 
 def test_hook_masks_a_query_password_of_oauth_settings_location(monkeypatch: pytest.MonkeyPatch) -> None:
