@@ -9,6 +9,7 @@ import logging
 import os
 import stat
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from dropbox_box_provider.errors import AuthConfigError, TokenStoreError
 from dropbox_box_provider.hooks.dropbox import DropboxHook
 from dropbox_box_provider.secrets.token_store import TokenStoreBackend, forget_configured_backend
 from dropbox_box_provider.store.factory import forget_open_stores, open_store
-from dropbox_box_provider.store.sql import mask_url
+from dropbox_box_provider.store.urls import mask_url
 from tests.helpers.dropbox import set_connection
 
 PG_PASSWORD = "Hunter2Secret"
@@ -31,7 +32,7 @@ PG_URL = f"postgresql+psycopg://airflow@db:5432/tokens?password={PG_PASSWORD}"
 
 
 @pytest.fixture(autouse=True)
-def airflow_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> str:
+def airflow_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[str]:
     """A tmp AIRFLOW_HOME (default token store) and ``[core] fernet_key`` for this process's lookups."""
     key = Fernet.generate_key().decode()
     monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path / "airflow_home"))
@@ -115,6 +116,8 @@ def test_query_passwords_are_redacted_everywhere_a_url_is_shown() -> None:
             )
         ),
         mask_url(f"postgresql+psycopg://airflow:{PG_PASSWORD}@db:5432/tokens"),
+        open_store(url, Fernet.generate_key().decode()).url,  # SqlTokenStore.url (no connection is made)
+        repr(open_store(url, Fernet.generate_key().decode())),
     ]
     for text in shown:
         assert PG_PASSWORD not in text and PG_SSL_PASSWORD not in text, text
