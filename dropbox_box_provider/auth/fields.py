@@ -238,6 +238,21 @@ FIELD_SPECS: tuple[FieldSpec, ...] = (
         "Empty: [dropbox_box] refresh_margin (300 unless configured).",
         type="integer",
     ),
+    FieldSpec(
+        "allow_insecure_endpoint",
+        "Allow plain-http endpoint",
+        "true: accept an http:// Host other than 127.0.0.1/::1/localhost, sending tokens and the client "
+        "secret in clear text (a warning is logged). Default false.",
+        enum=("false", "true"),
+        value_aliases=(
+            ("no", "false"),
+            ("0", "false"),
+            ("off", "false"),
+            ("yes", "true"),
+            ("1", "true"),
+            ("on", "true"),
+        ),
+    ),
 )
 
 #: Extras accepted for compatibility with the reference connectors but without effect.

@@ -81,8 +81,9 @@ def _require(key: str | None) -> str:
     if key:
         return key
     raise TokenStoreError(
-        "no encryption key for the token store: pass --key, or set Airflow's [core] fernet_key "
-        "(AIRFLOW__CORE__FERNET_KEY) or the token store secrets backend's `key` kwarg"
+        "no encryption key is configured: set [core] fernet_key or the backend's key "
+        "(AIRFLOW__CORE__FERNET_KEY, or the token store secrets backend's `key` kwarg), or give this command "
+        "--key-file FILE or $DROPBOX_BOX_AUTH_KEY"
     )
 
 

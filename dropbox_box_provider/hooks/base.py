@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, cast
 import httpx
 from airflow.sdk import BaseHook
 
-from dropbox_box_provider.auth import flows, services, transport
+from dropbox_box_provider.auth import flows, masking, services, transport
 from dropbox_box_provider.auth.config import AuthConfig, Service
 from dropbox_box_provider.auth.fields import iter_extra_specs
 from dropbox_box_provider.auth.manager import TokenManager
@@ -25,6 +25,7 @@ from dropbox_box_provider.auth.tokens import TokenSet
 from dropbox_box_provider.errors import AuthConfigError, DropboxBoxError, TransportError
 from dropbox_box_provider.get_provider_info import ui_field_behaviour
 from dropbox_box_provider.store.lease import LeaseSettings
+from dropbox_box_provider.store.urls import url_secrets
 
 if TYPE_CHECKING:
     from dropbox_box_provider.store.base import TokenStore
@@ -55,6 +56,9 @@ def _mask(*values: str | None) -> None:
         for value in fresh:
             mask_secret(value)
             _MASKED.add(value)
+
+
+masking.register(_mask)  # secrets the OAuth engine reads from files (Box app config) reach Airflow's masker
 
 
 def manager_for(store: TokenStore) -> TokenManager:
@@ -209,10 +213,8 @@ class BaseOAuthHook(BaseHook):
                 default_refresh_margin=default_refresh_margin(),
             )
             secrets = list(config.secrets_to_mask())
-            location = config.oauth_settings_location
-            if location and "://" in location:
-                with contextlib.suppress(ValueError):
-                    secrets.append(httpx.URL(location).password or "")
+            if config.oauth_settings_location:
+                secrets += url_secrets(config.oauth_settings_location)
             _mask(*secrets)
             self._auth_config = config
         return self._auth_config
@@ -240,6 +242,8 @@ class BaseOAuthHook(BaseHook):
                 ],
                 self.conn_id,
             )
+        if config.uses_static_token:  # used as given: no store, no key, no refresh
+            return TokenSet(access_token=config.access_token or "")
         tokens = self.token_manager.get_valid_token(self.conn_id, config)
         _mask(tokens.access_token, tokens.refresh_token)
         return tokens
@@ -254,6 +258,8 @@ class BaseOAuthHook(BaseHook):
 
     def invalidate_token(self, access_token: str) -> None:
         """After a 401: mark ``access_token`` expired so the next ``get_access_token`` refreshes."""
+        if self.get_auth_config().uses_static_token:
+            return
         self.token_manager.invalidate(self.conn_id, access_token, self.get_auth_config())
 
     # ------------------------------------------------------------------ HTTP
@@ -429,7 +435,7 @@ class BaseOAuthHook(BaseHook):
         flows.revoke(config, token)
         if not config.uses_static_token:
             self.token_store.delete(self.conn_id)
-        self.token_manager.forget(self.conn_id)
+            self.token_manager.forget(self.conn_id)
 
     # ------------------------------------------------------------------ connection test
 
@@ -442,8 +448,9 @@ class BaseOAuthHook(BaseHook):
         raises; the message carries no secret."""
         name = services.endpoints_for(self.service).display_name
         try:
-            who = self.describe_account()
-            tokens = self.get_token_set()
+            with transport.quick_answer():  # the Test button answers within seconds, DNS failures at once
+                who = self.describe_account()
+                tokens = self.get_token_set()
             remaining = tokens.expires_in()
             if remaining is None:
                 expiry = "the access token has no expiry"

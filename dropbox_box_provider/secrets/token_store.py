@@ -32,6 +32,7 @@ KNOWN_KWARGS = ("store", "key", "connections_only_from_store")
 _TRUE = ("true", "1", "yes", "on")
 _FALSE = ("false", "0", "no", "off", "")
 _WARNED: set[str] = set()
+_MASKED_URL_SECRETS: set[str] = set()
 _WARNED_MUTEX = threading.Lock()
 
 
@@ -42,6 +43,20 @@ def _warn_once(message: str) -> None:
             return
         _WARNED.add(message)
     log.warning("%s", message)
+
+
+def _mask_url_secrets(url: str) -> None:
+    """Register the store URL's passwords (userinfo, ``password``/``sslpassword``) with Airflow's masker."""
+    from dropbox_box_provider.store.urls import url_secrets
+
+    found = [secret for secret in url_secrets(url) if secret not in _MASKED_URL_SECRETS]
+    if not found:
+        return
+    from airflow.sdk.log import mask_secret
+
+    for secret in found:
+        mask_secret(secret)
+        _MASKED_URL_SECRETS.add(secret)
 
 
 def _parse_flag(name: str, value: Any) -> tuple[bool, str | None]:
@@ -157,11 +172,13 @@ class TokenStoreBackend(BaseSecretsBackend):
         """Open the store; TokenStoreError carries the bare problem (callers log and wrap it)."""
         if self._config_problem:
             raise TokenStoreError(self._config_problem)
+        if self.store_location:  # on use, not in __init__: Airflow builds backends while it initialises
+            _mask_url_secrets(self.store_location)
         key = self.key
         if not key:
             raise TokenStoreError(
-                "no encryption key: set the backend kwarg `key` (or Airflow's [core] fernet_key); generate "
-                'one with `python -c "from cryptography.fernet import Fernet; '
+                "no encryption key is configured: set [core] fernet_key or the backend's key (the backend "
+                'kwarg `key`); generate one with `python -c "from cryptography.fernet import Fernet; '
                 'print(Fernet.generate_key().decode())"`'
             )
         from dropbox_box_provider.store.factory import open_store
@@ -316,8 +333,8 @@ def _require_key(key: str | None, config: AuthConfig) -> str:
     if key:
         return key
     raise TokenStoreError(
-        f"no encryption key for the token store of connection {config.conn_id!r}: set Airflow's "
-        "[core] fernet_key (AIRFLOW__CORE__FERNET_KEY) or configure the token store secrets backend with a "
-        'key; generate one with `python -c "from cryptography.fernet import Fernet; '
+        "no encryption key is configured: set [core] fernet_key or the backend's key (the token store of "
+        f"connection {config.conn_id!r} needs one: AIRFLOW__CORE__FERNET_KEY, or the token store secrets "
+        "backend's `key` kwarg); generate one with `python -c \"from cryptography.fernet import Fernet; "
         'print(Fernet.generate_key().decode())"`'
     )

@@ -8,10 +8,7 @@ Connection-level failures (a killed session, a failover) are retried on a fresh 
 
 from __future__ import annotations
 
-import contextlib
-import os
 import random
-import stat
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -36,7 +33,7 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.engine import URL, Connection, Engine, Row, make_url
+from sqlalchemy.engine import Connection, Engine, Row, make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -51,6 +48,9 @@ from dropbox_box_provider.store.base import (
     service_of_connection,
 )
 from dropbox_box_provider.store.crypto import TokenCipher, UndecryptableError, undecryptable_message
+from dropbox_box_provider.store.files import create_private_file, tighten_after_first_write
+from dropbox_box_provider.store.files import tighten_sidecar_files as _tighten_sidecar_files
+from dropbox_box_provider.store.urls import mask_url, url_secrets
 
 # 2: refresh leases (lease_owner, lease_until) replace held transactions; the table is renamed so that a
 # worker still running version-1 code fails instead of refreshing under the old locking protocol.
@@ -100,30 +100,6 @@ _META_COLUMNS = (
 )
 # A row that only ever carried a lease is no record to list.
 _IS_RECORD = tokens_table.c.payload.is_not(None) | tokens_table.c.connection.is_not(None)
-
-
-def mask_url(url: str | URL) -> str:
-    """The URL with its password replaced by ``***`` (safe for messages and logs)."""
-    try:
-        return (url if isinstance(url, URL) else make_url(url)).render_as_string(hide_password=True)
-    except SQLAlchemyError:
-        return "<unparseable URL>"
-
-
-def create_private_file(path: str) -> None:
-    """Create an empty file with mode 0600 (and its directory 0700) if it does not exist yet."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, mode=0o700, exist_ok=True)
-    with contextlib.suppress(FileExistsError):
-        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
-
-
-def _tighten_sidecar_files(path: str) -> None:
-    """sqlite gives -wal/-shm the main file's mode; tighten them anyway if something loosened them."""
-    for suffix in ("-wal", "-shm"):
-        with contextlib.suppress(OSError):
-            if stat.S_IMODE(os.stat(path + suffix).st_mode) & 0o077:
-                os.chmod(path + suffix, 0o600)
 
 
 def _is_transient(exc: SQLAlchemyError) -> bool:
@@ -197,6 +173,8 @@ class SqlTokenStore:
             cursor.close()
             _tighten_sidecar_files(path)
 
+        event.listen(engine, "commit", lambda _conn: tighten_after_first_write(path))
+
         @event.listens_for(engine, "begin")
         def _on_begin(conn: Connection) -> None:
             immediate = conn.get_execution_options().get("sqlite_begin_immediate", False)
@@ -215,9 +193,8 @@ class SqlTokenStore:
     def _describe(self, exc: SQLAlchemyError, action: str) -> str:
         orig = getattr(exc, "orig", None) or exc
         reason = (str(orig).strip().splitlines() or [type(orig).__name__])[0]
-        password = self._sa_url.password
-        if password:
-            reason = reason.replace(str(password), "***")
+        for secret in url_secrets(self._sa_url.render_as_string(hide_password=False)):
+            reason = reason.replace(secret, "***")
         lowered = reason.lower()
         if "locked" in lowered or "lock timeout" in lowered or "lock_timeout" in lowered:
             hint = (
