@@ -7,7 +7,7 @@ export UV_LINK_MODE ?= copy
 # each taking whole files so module-scoped servers (api-server, Chromium) start once per file.
 PYTEST_WORKERS ?= -n auto --maxprocesses 4 --dist loadfile
 
-.PHONY: demo test test-compat lint bench reliability bootstrap clean
+.PHONY: demo test test-compat test-box-provider lint bench reliability fleet bootstrap clean
 
 bootstrap:
 	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
@@ -27,12 +27,20 @@ test: lint
 test-compat: bootstrap
 	bash .ci/compat
 
+test-box-provider: bootstrap
+	bash .ci/box-provider
+
 bench: bootstrap
 	@$(UV) sync --frozen --quiet --group bench
 	$(UV) run --frozen python -m bench $(BENCH_ARGS)
+
+# A real multi-worker Airflow (CeleryExecutor, Redis, PostgreSQL) runs the fleet scenarios; FULL=1 is larger.
+fleet: bootstrap
+	@$(UV) sync --frozen --quiet --group fleet
+	$(UV) run --frozen --group fleet python -m tests.fleet $(if $(FULL),--full,)
 
 reliability: bootstrap
 	$(UV) run --frozen pytest tests/reliability tests/security --full
 
 clean:
-	rm -rf .demo .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .demo .fleet .pytest_cache .mypy_cache .ruff_cache

@@ -111,6 +111,10 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+#: The UI's settings beyond the demo's: the connections' Test button is live (Airflow disables it by default).
+UI_SETTINGS = {"AIRFLOW__CORE__TEST_CONNECTION": "Enabled"}
+
+
 def start_api_server(
     supervisor: ProcessSupervisor, workspace: Workspace
 ) -> tuple[str, subprocess.Popen[bytes]]:
@@ -118,9 +122,8 @@ def start_api_server(
     port = free_port()
     log = workspace.logs / "airflow-api-server.log"
     argv = [script("airflow"), "api-server", "--host", "127.0.0.1", "--port", str(port)]
-    process = supervisor.start(
-        "airflow api-server", argv, env=workspace.env(), log_path=log, cwd=workspace.airflow_home
-    )
+    env = {**workspace.env(), **UI_SETTINGS}
+    process = supervisor.start("airflow api-server", argv, env=env, log_path=log, cwd=workspace.airflow_home)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + API_SERVER_START_TIMEOUT
     while time.monotonic() < deadline:

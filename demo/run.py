@@ -325,6 +325,7 @@ class DemoRun:
         url, server = airflow.start_api_server(self.supervisor, self.workspace)
         self.console.detail(f"URL:   {url}  (connections: {url}/connections)")
         self.console.detail("login: none needed (SimpleAuthManager, every user is admin)")
+        self.console.detail("Test button: enabled ([core] test_connection = Enabled)")
         self.console.detail(f"emulator still at {self.emu.url}; press Ctrl-C to stop everything")
         try:
             while server.poll() is None and self.emu.process.poll() is None:

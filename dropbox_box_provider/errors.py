@@ -7,7 +7,8 @@ One tree, for both services::
     ├── ReauthorizationRequired        no usable grant remains: a person must authorize again
     ├── StateMismatch                  the OAuth callback's state differs (stale tab or forgery)
     ├── TokenStoreError                the token store cannot be reached, read or decrypted
-    │   └── StoreConflict              a compare-and-swap write lost; re-read and retry
+    │   ├── StoreConflict              a compare-and-swap write lost; re-read and retry
+    │   └── LeaseLost                  this process no longer holds the refresh lease; it wrote nothing
     ├── InvalidArgument (ValueError)   a call got an argument it cannot use (no request was sent)
     │   ├── InvalidRemotePath          a malformed remote path or id
     │   └── UnsafePath                 a remote name that would escape the local folder it is written to
@@ -80,6 +81,11 @@ class TokenStoreError(DropboxBoxError):
 
 class StoreConflict(TokenStoreError):
     """A compare-and-swap write lost: another process wrote the record first. Re-read and retry."""
+
+
+class LeaseLost(TokenStoreError):
+    """This process no longer holds a connection's refresh lease (it expired and another took it, or the
+    record was deleted); it wrote nothing."""
 
 
 class InvalidArgument(DropboxBoxError, ValueError):

@@ -14,12 +14,15 @@ from dropbox_box_provider.auth.fields import FieldSpec, iter_extra_specs, standa
 HIDDEN_FIELDS = ["schema", "port"]
 
 
-def conn_field_schema(spec: FieldSpec) -> dict[str, Any]:
+def conn_field_schema(spec: FieldSpec, service: str | None = None) -> dict[str, Any]:
     """The declarative ``conn-fields`` entry (label, description, JSON schema) of one extra."""
     schema: dict[str, Any] = {"type": [spec.type, "null"]}
     if spec.enum:
-        # An optional select needs null among its choices, or an empty field fails validation.
+        # An optional select needs null among its choices, or an empty field fails validation; the UI
+        # would show that choice as the word "null", so it gets a label saying what empty means.
         schema["enum"] = list(spec.enum) if spec.default is not None else [None, *spec.enum]
+        if spec.default is None:
+            schema["values_display"] = {"null": spec.unset_label or "(not set)"}
     if spec.default is not None:
         schema["default"] = spec.default
     if spec.secret:
@@ -28,25 +31,34 @@ def conn_field_schema(spec: FieldSpec) -> dict[str, Any]:
         schema["format"] = "multiline"
     if spec.type == "integer":
         schema["minimum"] = 0
-    return {"label": spec.label, "description": spec.description, "schema": schema}
+    placeholder = spec.placeholder_for(service) if service else spec.placeholder
+    if placeholder and not spec.secret:
+        # Airflow >= 3.2 shows no placeholder for extras; a suggestion list carries the same hint.
+        schema["examples"] = [placeholder]
+    label = spec.label_for(service) if service else spec.label
+    return {"label": label, "description": spec.description, "schema": schema}
 
 
 def conn_fields(service: str) -> dict[str, dict[str, Any]]:
     """Every extra of ``service`` keyed by its canonical (stored) name."""
-    return {spec.name: conn_field_schema(spec) for spec in iter_extra_specs(service)}
+    return {spec.name: conn_field_schema(spec, service) for spec in iter_extra_specs(service)}
 
 
 def ui_field_behaviour(service: str) -> dict[str, Any]:
     """Hidden, relabelled and placeholder standard fields, in the provider-info (kebab-case) shape."""
     placeholders = {
-        spec.name: spec.placeholder for spec in iter_extra_specs(service) if spec.placeholder is not None
+        spec.name: placeholder
+        for spec in iter_extra_specs(service)
+        if (placeholder := spec.placeholder_for(service)) is not None
     }
-    host = standard_spec("host")
-    if host.placeholder:
-        placeholders["host"] = host.placeholder
+    host_placeholder = standard_spec("host").placeholder_for(service)
+    if host_placeholder:
+        placeholders["host"] = host_placeholder
     return {
         "hidden-fields": list(HIDDEN_FIELDS),
-        "relabeling": {column: standard_spec(column).label for column in ("login", "password", "host")},
+        "relabeling": {
+            column: standard_spec(column).label_for(service) for column in ("login", "password", "host")
+        },
         "placeholders": placeholders,
     }
 
@@ -77,7 +89,7 @@ def connection_form_widgets(service: str) -> dict[str, Any]:
         validators: list[Any] = [Optional()]
         if spec.enum:
             validators.append(any_of(list(spec.enum)))
-        label = lazy_gettext(spec.label)
+        label = lazy_gettext(spec.label_for(service))
         if spec.secret:
             widgets[spec.name] = PasswordField(
                 label,

@@ -7,6 +7,58 @@ from typing import Any
 from dropbox_box_provider import __version__
 from dropbox_box_provider.forms import conn_fields, ui_field_behaviour
 
+#: ``[dropbox_box]``: defaults read by the code (dropbox_box_provider.provider_config); a connection's own
+#: field or an operator argument wins over them.
+CONFIG: dict[str, Any] = {
+    "dropbox_box": {
+        "description": "Defaults of the Dropbox and Box provider; connections and tasks may override them.",
+        "options": {
+            "token_store": {
+                "description": (
+                    "Token store used when neither the token store secrets backend's `store` kwarg nor the "
+                    "connection's `oauth_settings_location` names one: sqlite:////path/tokens.db, a file "
+                    "path, postgresql+psycopg://user:password@host:5432/db or memory://NAME. Empty: the "
+                    "sqlite file $AIRFLOW_HOME/oauth_tokens.db."
+                ),
+                "version_added": "0.2.0",
+                "type": "string",
+                "example": "postgresql+psycopg://airflow@db.internal:5432/airflow_tokens",
+                "default": "",
+            },
+            "refresh_margin": {
+                "description": (
+                    "Seconds before expiry at which an access token counts as expired and is refreshed, for "
+                    "connections without their own `refresh_margin` (capped at half the token's lifetime)."
+                ),
+                "version_added": "0.2.0",
+                "type": "integer",
+                "example": "600",
+                "default": "300",
+            },
+            "lease_seconds": {
+                "description": (
+                    "How long a refresh lease holds a connection's refresh for one process; a crashed "
+                    "holder's lease expires after this. Must outlast the slowest token request."
+                ),
+                "version_added": "0.2.0",
+                "type": "float",
+                "example": "30",
+                "default": "10",
+            },
+            "max_concurrent_transfers": {
+                "description": (
+                    "Files an upload or download operator moves at once when its path is a glob "
+                    "(the operator's `max_concurrent_transfers` argument wins)."
+                ),
+                "version_added": "0.2.0",
+                "type": "integer",
+                "example": "8",
+                "default": "4",
+            },
+        },
+    }
+}
+
 _CONNECTION_TYPES = (
     # (connection type, service, hook class, hook name)
     ("dropbox", "dropbox", "dropbox_box_provider.hooks.dropbox.DropboxHook", "Dropbox"),
@@ -35,25 +87,26 @@ def get_provider_info() -> dict[str, Any]:
                 "external-doc-url": "https://developer.box.com/reference/",
                 "tags": ["service"],
             },
-            {
-                "integration-name": "Dropbox and Box OAuth tokens",
-                "external-doc-url": "https://developer.box.com/guides/authentication/tokens/refresh/",
-                "tags": ["service"],
-            },
         ],
         "hooks": [
             {"integration-name": "Dropbox", "python-modules": ["dropbox_box_provider.hooks.dropbox"]},
             {"integration-name": "Box", "python-modules": ["dropbox_box_provider.hooks.box"]},
         ],
+        # The token refresh operator, sensor and trigger and the file trigger serve both services.
         "operators": [
             {
                 "integration-name": "Dropbox",
-                "python-modules": ["dropbox_box_provider.operators.dropbox"],
+                "python-modules": [
+                    "dropbox_box_provider.operators.dropbox",
+                    "dropbox_box_provider.operators.refresh",
+                ],
             },
-            {"integration-name": "Box", "python-modules": ["dropbox_box_provider.operators.box"]},
             {
-                "integration-name": "Dropbox and Box OAuth tokens",
-                "python-modules": ["dropbox_box_provider.operators.refresh"],
+                "integration-name": "Box",
+                "python-modules": [
+                    "dropbox_box_provider.operators.box",
+                    "dropbox_box_provider.operators.refresh",
+                ],
             },
         ],
         "sensors": [
@@ -64,17 +117,26 @@ def get_provider_info() -> dict[str, Any]:
                     "dropbox_box_provider.sensors.token",
                 ],
             },
-            {"integration-name": "Box", "python-modules": ["dropbox_box_provider.sensors.box"]},
+            {
+                "integration-name": "Box",
+                "python-modules": ["dropbox_box_provider.sensors.box", "dropbox_box_provider.sensors.token"],
+            },
         ],
         "triggers": [
             {
-                "integration-name": "Dropbox",
+                "integration-name": service,
                 "python-modules": [
                     "dropbox_box_provider.triggers.files",
                     "dropbox_box_provider.triggers.token",
                 ],
-            },
+            }
+            for service in ("Dropbox", "Box")
         ],
+        "extra-links": [
+            "dropbox_box_provider.operators.links.DropboxFileLink",
+            "dropbox_box_provider.operators.links.BoxFileLink",
+        ],
+        "config": CONFIG,
         "secrets-backends": ["dropbox_box_provider.secrets.token_store.TokenStoreBackend"],
         "connection-types": [
             {

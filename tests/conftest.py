@@ -31,5 +31,6 @@ pytest_plugins = [
     "tests.fixtures.emulator",
     "tests.fixtures.airflow",
     "tests.fixtures.databases",
+    "tests.fixtures.pgbouncer",
     "tests.reliability.figures",
 ]

@@ -9,8 +9,9 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal, cast
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
+from dropbox_box_provider.auth import endpoint as endpoint_policy
 from dropbox_box_provider.auth.fields import (
     CONN_TYPE_SERVICE,
     FIELD_SPECS,
@@ -21,6 +22,7 @@ from dropbox_box_provider.auth.fields import (
     FieldSpec,
 )
 from dropbox_box_provider.errors import AuthConfigError
+from dropbox_box_provider.store.urls import redact_url
 
 Service = Literal["dropbox", "box"]
 AuthScheme = Literal["oauth", "jwt", "ccg", "static"]
@@ -49,6 +51,7 @@ class AuthConfig:
     client_id: str | None = None
     client_secret: str | None = field(default=None, repr=False)
     endpoint: str | None = None
+    allow_insecure_endpoint: bool = False
     auth_scheme: AuthScheme = "oauth"
     initiate_oauth: InitiateOAuth = "GETANDREFRESH"
     access_token: str | None = field(default=None, repr=False)
@@ -96,8 +99,14 @@ class AuthConfig:
         return parser.build(resolved, legacy_client_extras=False)
 
     @classmethod
-    def from_connection(cls, conn: Any, service: str | None = None) -> AuthConfig:
-        """Parse an Airflow Connection (duck-typed: login, password, host, conn_type, extra_dejson)."""
+    def from_connection(
+        cls, conn: Any, service: str | None = None, default_refresh_margin: int = DEFAULT_REFRESH_MARGIN
+    ) -> AuthConfig:
+        """Parse an Airflow Connection (duck-typed: login, password, host, conn_type, extra_dejson).
+
+        ``default_refresh_margin`` applies when the connection sets no ``refresh_margin`` (the hooks pass
+        ``[dropbox_box] refresh_margin``).
+        """
         conn_id = _text_or_none(getattr(conn, "conn_id", None))
         parser = _Parser(conn_id)
         if service is None:
@@ -121,7 +130,9 @@ class AuthConfig:
         has_columns = not (
             _is_unset(getattr(conn, "login", None)) and _is_unset(getattr(conn, "password", None))
         )
-        return parser.build(resolved, legacy_client_extras=legacy and not has_columns)
+        return parser.build(
+            resolved, legacy_client_extras=legacy and not has_columns, default_margin=default_refresh_margin
+        )
 
     # ----------------------------------------------------------------- helpers
 
@@ -224,22 +235,36 @@ def _show(value: Any) -> str:
 
 
 def redact_url_password(url: str) -> str:
-    """``scheme://user:***@host/...`` for a URL carrying a password; anything else unchanged."""
+    """The URL with every password (userinfo, ``password``/``sslpassword`` query) shown as ``***``."""
+    return redact_url(url)
+
+
+def _extra_json_problem(conn: Any) -> str | None:
+    """Airflow logs an Extra that is not JSON and hands out ``{}``; name the cause and where it is instead."""
     try:
-        parts = urlsplit(url)
-        if parts.password is None:
-            return url
-        host = parts.hostname or ""
-        if parts.port is not None:
-            host = f"{host}:{parts.port}"
-        netloc = f"{parts.username or ''}:***@{host}"
-        return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
-    except ValueError:
-        return "<unparsable URL>"
+        raw = getattr(conn, "extra", None)
+    except Exception:
+        return None
+    if not isinstance(raw, str) or _is_unset(raw):
+        return None
+    try:
+        json.loads(raw)
+    except json.JSONDecodeError as exc:
+        return (
+            f"the connection's extra is not valid JSON (line {exc.lineno}, column {exc.colno}): "
+            f'{exc.msg}; write it as a JSON object such as {{"auth_scheme": "oauth"}}'
+        )
+    except (TypeError, ValueError, RecursionError):
+        return "the connection's extra is not valid JSON; write it as a JSON object"
+    return None
 
 
 def _connection_extras(conn: Any, problems: list[str]) -> Mapping[Any, Any]:
-    """The connection's extras as a mapping; a non-object Extra becomes a problem."""
+    """The connection's extras as a mapping; an Extra that is not a JSON object becomes a problem."""
+    not_json = _extra_json_problem(conn)
+    if not_json is not None:
+        problems.append(not_json)
+        return {}
     try:
         extras = getattr(conn, "extra_dejson", None)
     except Exception:
@@ -354,6 +379,8 @@ class _Parser:
                 return tuple(s for v in value for s in v.replace(",", " ").split())
             self.problems.append(f"{source}: scopes must be a space-separated string or a list of strings")
             return None
+        if spec.name == "allow_insecure_endpoint" and isinstance(value, bool):
+            return "true" if value else "false"
         if isinstance(value, bool) or not isinstance(value, str | int):
             shown = "a secret value" if spec.secret else _show(value)
             self.problems.append(f"{source}: {spec.name} must be text, got {shown}")
@@ -399,7 +426,9 @@ class _Parser:
 
     # ------------------------------------------------------------- validation and build
 
-    def build(self, service: Service, legacy_client_extras: bool) -> AuthConfig:
+    def build(
+        self, service: Service, legacy_client_extras: bool, default_margin: int = DEFAULT_REFRESH_MARGIN
+    ) -> AuthConfig:
         v = self.values
         self._check_services(service)
         scheme = v.get("auth_scheme")
@@ -435,6 +464,7 @@ class _Parser:
             client_id=v.get("client_id"),
             client_secret=v.get("client_secret"),
             endpoint=v.get("endpoint"),
+            allow_insecure_endpoint=v.get("allow_insecure_endpoint") == "true",
             auth_scheme=cast(AuthScheme, scheme),
             initiate_oauth=cast(InitiateOAuth, initiate),
             access_token=v.get("access_token"),
@@ -453,7 +483,7 @@ class _Parser:
             as_user=v.get("as_user"),
             select_user=v.get("select_user"),
             path_root=v.get("path_root"),
-            refresh_margin=v.get("refresh_margin", DEFAULT_REFRESH_MARGIN),
+            refresh_margin=v.get("refresh_margin", default_margin),
         )
 
     def _check_services(self, service: Service) -> None:
@@ -555,6 +585,13 @@ class _Parser:
                 f"Host (endpoint override) {_show(redact_url_password(endpoint))} is not an http(s) URL; "
                 "use e.g. http://127.0.0.1:8765, or leave Host empty for the real services"
             )
+        elif endpoint and endpoint_policy.is_clear_text_to_remote(endpoint):
+            shown = _show(redact_url_password(endpoint))
+            if self.values.get("allow_insecure_endpoint") == "true":
+                if not self.problems:
+                    endpoint_policy.warn_insecure_endpoint(self.conn_id, shown)
+            else:
+                self.problems.append(endpoint_policy.insecure_endpoint_problem(shown))
         callback = self.values.get("callback_url")
         if callback and not _is_http_url(callback):
             self.problems.append(

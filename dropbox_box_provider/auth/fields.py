@@ -29,6 +29,9 @@ class FieldSpec:
     ``standard`` names the Airflow Connection column that carries the field (Login, Password, Host);
     such fields are not extras in the form but their aliases are still accepted in the extras.
     ``value_aliases`` maps lower-cased alternative spellings of enum values to the canonical value.
+    ``service_labels`` / ``service_placeholders`` override label and placeholder in one service's form
+    (Dropbox says "App key" where Box says "Client ID"); ``unset_label`` names an optional dropdown's
+    empty choice.
     """
 
     name: str
@@ -44,19 +47,32 @@ class FieldSpec:
     placeholder: str | None = None
     multiline: bool = False
     value_aliases: tuple[tuple[str, str], ...] = ()
+    service_labels: tuple[tuple[str, str], ...] = ()
+    service_placeholders: tuple[tuple[str, str], ...] = ()
+    unset_label: str | None = None
 
     def applies_to(self, service: str) -> bool:
         """True when a connection of ``service`` may set this field."""
         return service in self.services
 
+    def label_for(self, service: str) -> str:
+        """The label ``service``'s form shows."""
+        return dict(self.service_labels).get(service, self.label)
+
+    def placeholder_for(self, service: str) -> str | None:
+        """The placeholder ``service``'s form shows."""
+        return dict(self.service_placeholders).get(service, self.placeholder)
+
 
 FIELD_SPECS: tuple[FieldSpec, ...] = (
+    # Form order: what most users fill first (the scheme decides the rest), token plumbing last.
     FieldSpec(
         "client_id",
         "Client ID (App key)",
         "OAuth client id of your app (Dropbox calls it App key).",
         aliases=("OAuthClientId", "client_id"),
         standard="login",
+        service_labels=(("dropbox", "App key"), ("box", "Client ID")),
     ),
     FieldSpec(
         "client_secret",
@@ -65,13 +81,16 @@ FIELD_SPECS: tuple[FieldSpec, ...] = (
         secret=True,
         aliases=("OAuthClientSecret", "client_secret"),
         standard="password",
+        service_labels=(("dropbox", "App secret"), ("box", "Client secret")),
     ),
     FieldSpec(
         "endpoint",
         "Endpoint override (optional)",
-        "Base URL that stands in for every real host, e.g. the local emulator http://127.0.0.1:8765.",
+        "Leave empty for the real service. Only for the local emulator or a proxy: a base URL that stands "
+        "in for every real host, e.g. http://127.0.0.1:8765.",
         standard="host",
-        placeholder="http://127.0.0.1:8765",
+        placeholder="empty: the real service",
+        service_placeholders=(("dropbox", "empty: the real Dropbox"), ("box", "empty: the real Box")),
     ),
     FieldSpec(
         "auth_scheme",
@@ -82,36 +101,6 @@ FIELD_SPECS: tuple[FieldSpec, ...] = (
         aliases=("AuthScheme",),
         default="oauth",
         value_aliases=(("oauthjwt", "jwt"),),
-    ),
-    FieldSpec(
-        "initiate_oauth",
-        "Initiate OAuth",
-        "GETANDREFRESH: obtain tokens (authorize) and refresh them; REFRESH: only refresh the "
-        "seeded tokens; OFF: use the access token as is.",
-        enum=("GETANDREFRESH", "REFRESH", "OFF"),
-        aliases=("InitiateOAuth",),
-        default="GETANDREFRESH",
-    ),
-    FieldSpec(
-        "access_token",
-        "Access token",
-        "Seed or fixed access token (optional once the token store holds tokens).",
-        secret=True,
-        aliases=("OAuthAccessToken",),
-    ),
-    FieldSpec(
-        "refresh_token",
-        "Refresh token",
-        "Seed refresh token; paste a new one here after re-authorizing to re-seed the token store.",
-        secret=True,
-        aliases=("OAuthRefreshToken",),
-    ),
-    FieldSpec(
-        "verifier",
-        "Verifier code",
-        "One-time authorization code for the headless exchange (`dropbox-box-auth exchange`).",
-        secret=True,
-        aliases=("OAuthVerifier",),
     ),
     FieldSpec(
         "callback_url",
@@ -126,7 +115,10 @@ FIELD_SPECS: tuple[FieldSpec, ...] = (
         "Scopes",
         "Space-separated scopes to request at authorization (empty: the app's configured scopes).",
         aliases=("Scope", "Scopes"),
-        placeholder="files.metadata.read files.content.read",
+        service_placeholders=(
+            ("dropbox", "files.metadata.read files.content.read files.content.write"),
+            ("box", "root_readwrite"),
+        ),
     ),
     FieldSpec(
         "access_type",
@@ -134,13 +126,19 @@ FIELD_SPECS: tuple[FieldSpec, ...] = (
         "Dropbox token_access_type: offline returns a refresh token, online does not.",
         enum=("offline", "online"),
         services=DROPBOX_ONLY,
+        unset_label="(default: offline)",
     ),
     FieldSpec(
-        "oauth_settings_location",
-        "Token store (OAuth settings location)",
-        "Token store URL (sqlite:///path, postgresql+psycopg://..., memory://) or a sqlite file path.",
-        aliases=("OAuthSettingsLocation",),
-        placeholder="sqlite:////var/lib/airflow/oauth_tokens.db",
+        "select_user",
+        "Select user",
+        "Dropbox-API-Select-User header: the team member id to act as (team apps).",
+        services=DROPBOX_ONLY,
+    ),
+    FieldSpec(
+        "path_root",
+        "Path root",
+        "Dropbox-API-Path-Root namespace id (e.g. a team space root namespace).",
+        services=DROPBOX_ONLY,
     ),
     FieldSpec(
         "jwt_cert",
@@ -157,6 +155,7 @@ FIELD_SPECS: tuple[FieldSpec, ...] = (
         enum=("PEMKEY_FILE", "PEMKEY_BLOB", "JSONFILE", "JSONBLOB"),
         services=BOX_ONLY,
         aliases=("OAuthJWTCertType",),
+        unset_label="(guess from the key)",
     ),
     FieldSpec(
         "jwt_cert_password",
@@ -180,6 +179,7 @@ FIELD_SPECS: tuple[FieldSpec, ...] = (
         enum=("enterprise", "user"),
         services=BOX_ONLY,
         aliases=("OAuthJWTSubjectType",),
+        unset_label="(default: enterprise)",
     ),
     FieldSpec(
         "subject_id",
@@ -195,23 +195,63 @@ FIELD_SPECS: tuple[FieldSpec, ...] = (
         services=BOX_ONLY,
     ),
     FieldSpec(
-        "select_user",
-        "Select user",
-        "Dropbox-API-Select-User header: the team member id to act as (team apps).",
-        services=DROPBOX_ONLY,
+        "initiate_oauth",
+        "Initiate OAuth",
+        "GETANDREFRESH: obtain tokens (authorize) and refresh them; REFRESH: only refresh the "
+        "seeded tokens; OFF: use the access token as is.",
+        enum=("GETANDREFRESH", "REFRESH", "OFF"),
+        aliases=("InitiateOAuth",),
+        default="GETANDREFRESH",
     ),
     FieldSpec(
-        "path_root",
-        "Path root",
-        "Dropbox-API-Path-Root namespace id (e.g. a team space root namespace).",
-        services=DROPBOX_ONLY,
+        "refresh_token",
+        "Refresh token",
+        "Seed refresh token; paste a new one here after re-authorizing to re-seed the token store.",
+        secret=True,
+        aliases=("OAuthRefreshToken",),
+    ),
+    FieldSpec(
+        "access_token",
+        "Access token",
+        "Seed or fixed access token (optional once the token store holds tokens).",
+        secret=True,
+        aliases=("OAuthAccessToken",),
+    ),
+    FieldSpec(
+        "verifier",
+        "Verifier code",
+        "One-time authorization code for the headless exchange (`dropbox-box-auth exchange`).",
+        secret=True,
+        aliases=("OAuthVerifier",),
+    ),
+    FieldSpec(
+        "oauth_settings_location",
+        "Token store (OAuth settings location)",
+        "Token store URL (sqlite:///path, postgresql+psycopg://..., memory://) or a sqlite file path.",
+        aliases=("OAuthSettingsLocation",),
+        placeholder="sqlite:////var/lib/airflow/oauth_tokens.db",
     ),
     FieldSpec(
         "refresh_margin",
         "Refresh margin (seconds)",
-        "A token expiring within this many seconds counts as expired and is refreshed. Default 300.",
+        "A token expiring within this many seconds counts as expired and is refreshed. "
+        "Empty: [dropbox_box] refresh_margin (300 unless configured).",
         type="integer",
-        default=300,
+    ),
+    FieldSpec(
+        "allow_insecure_endpoint",
+        "Allow plain-http endpoint",
+        "true: accept an http:// Host other than 127.0.0.1/::1/localhost, sending tokens and the client "
+        "secret in clear text (a warning is logged). Default false.",
+        enum=("false", "true"),
+        value_aliases=(
+            ("no", "false"),
+            ("0", "false"),
+            ("off", "false"),
+            ("yes", "true"),
+            ("1", "true"),
+            ("on", "true"),
+        ),
     ),
 )
 

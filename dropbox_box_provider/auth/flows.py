@@ -11,7 +11,7 @@ import math
 import secrets
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -24,8 +24,11 @@ from dropbox_box_provider.errors import AuthConfigError, ServiceError, StateMism
 
 _EXTRA_FIELDS = ("uid", "team_id")
 
-# The retry policy of every token-endpoint call (module-level so an application or a test can tune it).
-RETRY_POLICY = transport.DEFAULT_RETRY_POLICY
+# Every token request ends within store.lease.TOKEN_REQUEST_DEADLINE (60 s), the time a refresh-lease holder
+# keeps renewing: retries stop after 30 s and each attempt has 20 s to answer. Module-level so an
+# application or a test can tune them.
+RETRY_POLICY = replace(transport.DEFAULT_RETRY_POLICY, total_budget=30.0, max_retry_after=25.0)
+TOKEN_TIMEOUT = httpx.Timeout(20.0, connect=5.0)
 
 
 @dataclass(frozen=True)
@@ -174,6 +177,7 @@ def parse_token_response(
         refresh_token=refresh_token,
         expires_at=received + expires_in if expires_in is not None else None,
         refresh_issued_at=received if refresh_token else None,
+        obtained_at=received,
         scope=scope if isinstance(scope, str) and scope else None,
         account_id=account_id if isinstance(account_id, str) and account_id else None,
         token_type=token_type.lower() if isinstance(token_type, str) and token_type else "bearer",
@@ -183,7 +187,9 @@ def parse_token_response(
 
 def _token_request(http: httpx.Client, config: AuthConfig, form: dict[str, str]) -> httpx.Request:
     url = services.resolve_url(config, services.endpoints_for(config.service).token_url)
-    return http.build_request("POST", url, data=form, headers={"Accept": "application/json"})
+    return http.build_request(
+        "POST", url, data=form, headers={"Accept": "application/json"}, timeout=TOKEN_TIMEOUT
+    )
 
 
 def _client(client: httpx.Client | None) -> httpx.Client:

@@ -17,6 +17,7 @@ import jwt as pyjwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
+from dropbox_box_provider.auth import masking
 from dropbox_box_provider.auth.config import AuthConfig, JwtCertType, SubjectType
 from dropbox_box_provider.auth.services import BOX_JWT_AUDIENCE
 from dropbox_box_provider.errors import AuthConfigError
@@ -170,6 +171,11 @@ def resolve_jwt_settings(config: AuthConfig) -> JwtSettings:
     if cert_type in ("JSONFILE", "JSONBLOB"):
         source = "the Box app config file" if cert_type == "JSONFILE" else "the Box app config in jwt_cert"
         supplied, problem = _app_config(content, source)
+        masking.mask(
+            supplied.get("client_secret"),
+            supplied.get("passphrase"),
+            *masking.pem_secrets(supplied.get("private_key")),
+        )
         if problem:
             raise AuthConfigError([problem], config.conn_id)
         pem = supplied.get("private_key")
@@ -180,6 +186,7 @@ def resolve_jwt_settings(config: AuthConfig) -> JwtSettings:
             )
     else:
         pem = content
+        masking.mask(*masking.pem_secrets(pem))
         key_source = "the key file in jwt_cert" if cert_type == "PEMKEY_FILE" else "the PEM key in jwt_cert"
 
     client_id = config.client_id or supplied.get("client_id")

@@ -1,23 +1,26 @@
 """TokenManager: hands out valid access tokens, calling the token endpoint once per expiry across
-threads, processes and machines that share one token store (DESIGN.md, "single-flight refresh")."""
+threads, processes and machines that share one token store (docs/architecture.md, "single-flight refresh").
+
+Threads of one process single-flight on a per-connection lock; processes and machines on the store's
+per-connection lease (``store/lease.py``), which no database transaction holds while the token request runs.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from dropbox_box_provider.auth.config import AuthConfig
 from dropbox_box_provider.auth.tokens import TokenSet
 from dropbox_box_provider.errors import AuthConfigError, ReauthorizationRequired, TokenStoreError
 from dropbox_box_provider.store.base import RecordMeta, TokenRecord, TokenStore
-
-if TYPE_CHECKING:
-    from dropbox_box_provider.store.base import LockedRecord
+from dropbox_box_provider.store.lease import Lease, LeaseSettings
 
 # Payload keys stored beside TokenSet.to_dict() (TokenSet.from_dict ignores them).
 OBTAINED_AT_KEY = "obtained_at"
@@ -108,17 +111,29 @@ _THREAD_LOCKS_MUTEX = threading.Lock()
 
 
 def _thread_lock(store_url: str, conn_id: str) -> threading.Lock:
-    """The process-wide lock of one connection in one store: threads single-flight before the store lock."""
+    """The process-wide lock of one connection in one store: threads single-flight before the lease."""
     with _THREAD_LOCKS_MUTEX:
         return _THREAD_LOCKS.setdefault((store_url, conn_id), threading.Lock())
+
+
+def _fresh_locks_in_child() -> None:
+    # A lock held by a parent thread at fork time would stay held forever in the child (Airflow forks tasks).
+    global _THREAD_LOCKS_MUTEX  # noqa: PLW0603
+    _THREAD_LOCKS_MUTEX = threading.Lock()
+    _THREAD_LOCKS.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_fresh_locks_in_child)
 
 
 class TokenManager:
     """Single-flight token refresh against a TokenStore, for every auth scheme.
 
     ``get_valid_token`` serves (1) a valid in-process cached token with no I/O, else a store record valid
-    beyond ``refresh_margin`` with no lock; otherwise (2) it takes the thread and store locks and re-reads,
-    and only then (3) calls the token endpoint once and compare-and-swaps the result into the store.
+    beyond the effective margin with no lock; otherwise (2) it takes the thread lock and the store's lease
+    (or waits for the holder's refresh to land) and re-reads, and only then (3) calls the token endpoint once,
+    with no transaction open, and writes the result by a compare-and-swap fenced by the lease.
     """
 
     def __init__(
@@ -128,6 +143,7 @@ class TokenManager:
         clock: Callable[[], float] = time.time,
         flows: TokenFlows | None = None,
         authorizer: Authorizer | None = None,
+        lease: LeaseSettings | None = None,
     ) -> None:
         if flows is None:
             from dropbox_box_provider.auth import flows as flows_module
@@ -137,6 +153,7 @@ class TokenManager:
         self._clock = clock
         self._flows = flows
         self._authorizer = authorizer
+        self.lease = lease or LeaseSettings()
         self._cache: dict[str, _CacheEntry] = {}
 
     def __repr__(self) -> str:
@@ -188,14 +205,20 @@ class TokenManager:
         record = self.store.read(conn_id)
         if record is None or not self._holds(record, access_token):
             return False
-        with _thread_lock(self.store.url, conn_id), self.store.locked(conn_id) as locked:
-            record = locked.record
+        with _thread_lock(self.store.url, conn_id), self._lease(conn_id, record.service) as lease:
+
+            def replaced() -> bool | None:
+                current = self.store.read(conn_id)
+                return True if current is None or not self._holds(current, access_token) else None
+
+            if lease.acquire(replaced):
+                return False  # another worker's refresh replaced the failed token meanwhile
+            record = lease.record()
             if record is None or not self._holds(record, access_token):
                 return False
             payload = dict(record.payload)
             payload["expires_at"] = 0.0
-            locked.write(
-                record.service,
+            lease.write(
                 payload,
                 expires_at=0.0,
                 refresh_issued_at=record.refresh_issued_at,
@@ -230,10 +253,11 @@ class TokenManager:
         self, conn_id: str, config: AuthConfig, obtain: Callable[[], TokenSet], *, force: bool = False
     ) -> TokenSet:
         seed = _seed_of(config)
-        with _thread_lock(self.store.url, conn_id), self.store.locked(conn_id) as locked:
-            previous = None if force else locked.record
+        with _thread_lock(self.store.url, conn_id), self._lease(conn_id, config.service) as lease:
+            lease.acquire()
+            previous = None if force else lease.record()
             stored = self._write(
-                locked,
+                lease,
                 config,
                 obtain(),
                 previous=previous,
@@ -252,6 +276,9 @@ class TokenManager:
             self._cache.pop(conn_id, None)
 
     # -- steps of the protocol ---------------------------------------------------------------------
+
+    def _lease(self, conn_id: str, service: str) -> Lease:
+        return Lease(self.store, conn_id, service=service, settings=self.lease)
 
     def _static_token(self, conn_id: str, config: AuthConfig) -> TokenSet:
         if not config.access_token:
@@ -300,7 +327,7 @@ class TokenManager:
                 if tokens is not None:
                     return tokens
             try:
-                tokens = self._renew_under_store_lock(conn_id, config, seed, force=force)
+                tokens = self._renew_under_lease(conn_id, config, seed, force=force)
             except _NeedsPerson as needs:
                 if not (interactive and self._authorizer is not None):
                     raise ReauthorizationRequired(conn_id, str(needs)) from None
@@ -311,13 +338,23 @@ class TokenManager:
         self._cache[conn_id] = _CacheEntry(seed, tokens)
         return tokens
 
-    def _renew_under_store_lock(
+    def _renew_under_lease(
         self, conn_id: str, config: AuthConfig, seed: str | None, *, force: bool
     ) -> TokenSet:
+        def served() -> TokenSet | None:
+            """While waiting: the tokens another worker's refresh just stored, if they serve this call."""
+            record = self.store.read(conn_id)
+            if force:
+                return self._recently_obtained(record, config, seed, self._clock())
+            return self._usable(record, config, seed)
+
         obtained: TokenSet | None = None
         try:
-            with self.store.locked(conn_id) as locked:
-                record = locked.record
+            with self._lease(conn_id, config.service) as lease:
+                landed = lease.acquire(served)
+                if landed is not None:
+                    return landed
+                record = lease.record()
                 now = self._clock()
                 if force:
                     recent = self._recently_obtained(record, config, seed, now)
@@ -328,16 +365,24 @@ class TokenManager:
                     if tokens is not None:
                         return tokens
                 obtained, record_seed, verifier_fp = self._obtain(conn_id, config, record, seed, force=force)
+                # Kept in this process even if the store cannot take them: the running task still finishes.
+                self._cache[conn_id] = _CacheEntry(seed, obtained)
                 return self._write(
-                    locked, config, obtained, previous=record, seed=record_seed, verifier_fp=verifier_fp
+                    lease, config, obtained, previous=record, seed=record_seed, verifier_fp=verifier_fp
                 )
         except TokenStoreError as exc:
             if obtained is None:
                 raise
+            lost = (
+                "the rotated refresh token is not stored and the previous one is used up: if the store stays "
+                "unavailable, every other worker will need re-authorization"
+                if config.service == "box" and obtained.refresh_token
+                else "the stored tokens stay usable; other workers will refresh on their own"
+            )
             raise TokenStoreError(
-                f"new tokens for {conn_id!r} were obtained but could not be saved ({exc}). For Box the "
-                "previous refresh token is now used up: if the store stays unavailable, authorize again with "
-                f"`dropbox-box-auth authorize {conn_id}`"
+                f"new tokens for {conn_id!r} were obtained but could not be saved ({exc}). This process "
+                f"keeps using them; {lost}. What to do: restore the token store; if workers report "
+                f"invalid_grant, authorize again with `dropbox-box-auth authorize {conn_id}`"
             ) from exc
 
     def _recently_obtained(
@@ -397,7 +442,7 @@ class TokenManager:
 
     def _write(
         self,
-        locked: LockedRecord,
+        lease: Lease,
         config: AuthConfig,
         tokens: TokenSet,
         *,
@@ -406,7 +451,7 @@ class TokenManager:
         verifier_fp: str | None,
         force: bool = False,
     ) -> TokenSet:
-        """Compare-and-swap ``tokens`` into the locked record, stamping when the refresh token was issued."""
+        """Write ``tokens`` fenced by ``lease``, stamping when they were obtained and refresh-issued."""
         now = self._clock()
         if tokens.refresh_token and tokens.refresh_issued_at is None:
             before = tokens_from_record(previous) if previous is not None else None
@@ -415,12 +460,11 @@ class TokenManager:
         if previous is not None and tokens.account_id is None:
             before = tokens_from_record(previous)
             tokens = replace(tokens, account_id=before.account_id, extra={**before.extra, **tokens.extra})
+        tokens = replace(tokens, obtained_at=now)
         payload: dict[str, Any] = tokens.to_dict()
-        payload[OBTAINED_AT_KEY] = now
         payload[KNOWN_TOKENS_KEY] = _known_tokens(previous, tokens)
         payload[VERIFIER_FINGERPRINT_KEY] = verifier_fp
-        locked.write(
-            config.service,
+        lease.write(
             payload,
             expires_at=tokens.expires_at,
             refresh_issued_at=tokens.refresh_issued_at,

@@ -194,6 +194,27 @@ def dropbox_error_details(response: httpx.Response) -> ErrorDetails:
     return ErrorDetails(code=code, summary=summary.rstrip("/.") if summary else None, retry_after=retry_after)
 
 
+WRITE_CONTENTION = "too_many_write_operations"
+# Dropbox 401 tags naming a bad team member id in Dropbox-API-Select-User / -Select-Admin (not a token fault).
+SELECT_ERRORS = {
+    "invalid_select_user": ("Dropbox-API-Select-User", "select_user"),
+    "invalid_select_admin": ("Dropbox-API-Select-Admin", "select_admin"),
+}
+
+
+def is_write_contention(response: httpx.Response) -> bool:
+    """Dropbox's 409 ``too_many_write_operations`` (nested in write, delete and finish errors): concurrent
+    writers were refused before anything was written, so the request may be resent like a 429."""
+    if response.status_code != 409:
+        return False
+    try:
+        details = dropbox_error_details(response)
+    except httpx.ResponseNotRead:
+        return False
+    tags = {*(details.code or "").split("/"), *(details.summary or "").split("/")}
+    return WRITE_CONTENTION in tags
+
+
 def box_error_details(response: httpx.Response) -> ErrorDetails:
     """Box: OAuth ``error``/``error_description`` or API ``code``/``message``."""
     body = _json_object(response)
@@ -218,6 +239,13 @@ def _clean(text: str | None, redact: Iterable[str]) -> str | None:
             text = text.replace(secret, "[redacted]")
     text = " ".join(text.split())
     return text if len(text) <= _MAX_TEXT else text[:_MAX_TEXT] + "…"
+
+
+def _required_scope(response: httpx.Response) -> str:
+    """The ``required_scope`` of a Dropbox missing_scope error ("the scope the call needs" if absent)."""
+    error = (_json_object(response) or {}).get("error")
+    scope = error.get("required_scope") if isinstance(error, dict) else None
+    return scope if isinstance(scope, str) and scope else "the scope this call needs"
 
 
 def _where(response: httpx.Response) -> str:
@@ -291,16 +319,19 @@ def error_from_response(
                 "app (leave Password empty only for a Dropbox PKCE app), and that Host points at the right "
                 "service"
             )
+        elif service == "box":
+            problem = (
+                f"{name} does not allow this app to use this grant ({said}): a Box JWT or client-credentials "
+                "app must be authorized by an enterprise admin: Admin Console → Integrations → Platform Apps "
+                "Manager → Server Authentication Apps → Add App, with the app's Client ID (the Developer "
+                "Console's Authorization tab → Review and Submit sends the request). Re-authorize it after "
+                "changing the app's scopes or access; also check that subject_id is that enterprise's id and "
+                "that the app's authentication method matches auth_scheme"
+            )
         else:
             problem = (
                 f"{name} does not allow this app to use this grant ({said}): check the app's authentication "
                 "method in the developer console"
-                + (
-                    "; a Box JWT or client-credentials app must be authorized by an enterprise admin "
-                    "in the Admin Console"
-                    if service == "box"
-                    else ""
-                )
             )
         return AuthConfigError([problem], conn_id)
 
@@ -309,9 +340,44 @@ def error_from_response(
             [f"{name} rejected the requested scopes ({said}): fix the connection's scopes"], conn_id
         )
 
+    if status == 401 and service == "dropbox" and details.code in SELECT_ERRORS:
+        header, field = SELECT_ERRORS[details.code]
+        try:
+            member = response.request.headers.get(header)
+        except RuntimeError:
+            member = None
+        return AuthConfigError(
+            [
+                f"Dropbox does not know the team member id {member!r} sent as {header} "
+                f"({details.code}): set the connection's {field} to a member id of this team "
+                "(dbmid:…, as team/members/list shows it); the tokens are fine and were kept"
+            ],
+            conn_id,
+        )
+
     if details.oauth_error:
         return ServiceError(
             f"{name} refused the token request with HTTP {status} ({said})", status, details.oauth_error
+        )
+
+    if service == "dropbox" and is_write_contention(response):
+        contention = summary or WRITE_CONTENTION
+        return ServiceError(
+            f"{name} kept answering {_where(response)} with {contention} past the retry budget: other "
+            "clients are writing to the same account at the same time; run the task again later or run "
+            "fewer writing tasks at once",
+            status,
+            contention,
+        )
+
+    if service == "dropbox" and status == 401 and (details.code or "").split("/")[0] == "missing_scope":
+        scope = _required_scope(response)
+        return ReauthorizationRequired(
+            conn_id,
+            f"Dropbox answered HTTP 401 missing_scope to {_where(response)}: the call needs the scope "
+            f"{scope}, which this connection's token was not granted. Tick it in the Dropbox App Console "
+            "(your app → Permissions tab → Submit) and add it to the connection's scopes if that field is "
+            "set; a token keeps the scopes it was granted",
         )
 
     detail = summary or details.code or response.reason_phrase or "no details"

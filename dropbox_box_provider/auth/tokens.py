@@ -11,7 +11,8 @@ from typing import Any
 class TokenSet:
     """Access token (and refresh token where the grant gives one) with expiry and account metadata.
 
-    ``expires_at`` and ``refresh_issued_at`` are Unix timestamps. The repr never shows a token.
+    ``expires_at``, ``refresh_issued_at`` and ``obtained_at`` (when the grant was received) are Unix
+    timestamps. The repr never shows a token.
     """
 
     access_token: str = field(repr=False)
@@ -22,6 +23,7 @@ class TokenSet:
     account_id: str | None = None
     token_type: str = "bearer"  # noqa: S105 - the OAuth token type, not a secret
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
+    obtained_at: float | None = None
 
     def expires_in(self, now: float | None = None) -> float | None:
         """Seconds until the access token expires (negative once expired); None when it never expires."""
@@ -29,10 +31,22 @@ class TokenSet:
             return None
         return self.expires_at - (time.time() if now is None else now)
 
+    def lifetime(self) -> float | None:
+        """Seconds the access token was granted for, when both ends are known."""
+        if self.expires_at is None or self.obtained_at is None:
+            return None
+        return max(self.expires_at - self.obtained_at, 0.0)
+
+    def effective_margin(self, margin: float) -> float:
+        """``margin`` capped at half the token's lifetime: a margin at or above the lifetime would
+        otherwise refresh on every call."""
+        lifetime = self.lifetime()
+        return margin if lifetime is None else min(margin, lifetime / 2)
+
     def is_valid(self, margin: float = 300.0, now: float | None = None) -> bool:
-        """True when the access token stays valid for more than ``margin`` seconds."""
+        """True when the access token stays valid for more than the effective ``margin`` seconds."""
         remaining = self.expires_in(now)
-        return bool(self.access_token) and (remaining is None or remaining > margin)
+        return bool(self.access_token) and (remaining is None or remaining > self.effective_margin(margin))
 
     def with_refresh_fallback(self, previous_refresh_token: str | None) -> TokenSet:
         """Keep the previous refresh token when the grant returned none (Dropbox refreshes do not rotate)."""

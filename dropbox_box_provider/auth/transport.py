@@ -2,7 +2,8 @@
 
 Retry rule for single-use requests (Box refresh, every authorization-code exchange): the request is resent
 only when the service certainly did not process it -- the connection was never established (ConnectError,
-ConnectTimeout, PoolTimeout) or the service refused it before handling it (429, 503). After a read error,
+ConnectTimeout, PoolTimeout) or the service refused it before handling it (429, 503, Dropbox's 409
+``too_many_write_operations``, which is retried with backoff like a 429). After a read error,
 timeout, dropped connection, 500, 502 or 504 the token may already have been consumed; resending could only
 produce ``invalid_grant``, so the caller gets ``TransportError``/``ServiceError`` instead and its stored
 refresh token stays untouched for the next attempt.
@@ -12,17 +13,21 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
+import contextvars
+import dataclasses
 import logging
 import os
 import random
+import socket
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 
 import httpx
 
-from dropbox_box_provider.auth.services import retry_after_seconds
+from dropbox_box_provider.auth.services import is_write_contention, retry_after_seconds
 from dropbox_box_provider.errors import TransportError
 
 log = logging.getLogger(__name__)
@@ -49,6 +54,16 @@ AMBIGUOUS_ERRORS: tuple[type[httpx.TransportError], ...] = (
     httpx.CloseError,
 )
 
+# How resolvers word "no such name" when the cause is not a socket.gaierror (e.g. a proxy's own error).
+_NAME_RESOLUTION_WORDS = (
+    "name or service not known",
+    "nodename nor servname",
+    "temporary failure in name resolution",
+    "no address associated with hostname",
+    "getaddrinfo failed",
+    "name resolution",
+)
+
 Outcome = httpx.Response | BaseException
 RequestSource = httpx.Request | Callable[[], httpx.Request]
 
@@ -65,6 +80,7 @@ class RetryPolicy:
     total_budget: float = 120.0
     jitter: bool = True
     retry_statuses: frozenset[int] = field(default=RETRYABLE_STATUSES)
+    retry_name_resolution: bool = True
 
     def backoff(self, attempt: int, rng: Callable[[], float] = random.random) -> float:
         """Delay after attempt ``attempt`` (1-based): ``min(max_delay, base * 2**(attempt-1))``, jittered."""
@@ -90,9 +106,10 @@ class RetryPolicy:
             return None
         if isinstance(outcome, httpx.Response):
             status = outcome.status_code
-            if status not in self.retry_statuses:
+            contention = is_write_contention(outcome)
+            if status not in self.retry_statuses and not contention:
                 return None
-            if single_use and status not in NOT_PROCESSED_STATUSES:
+            if single_use and status not in NOT_PROCESSED_STATUSES and not contention:
                 return None
             hint = retry_after_seconds(outcome, now) if status in (429, 503) else None
             if hint is not None:
@@ -102,6 +119,8 @@ class RetryPolicy:
             else:
                 delay = self.backoff(attempt, rng)
         elif isinstance(outcome, NOT_SENT_ERRORS):
+            if not self.retry_name_resolution and is_name_resolution_failure(outcome):
+                return None
             delay = self.backoff(attempt, rng)
         elif isinstance(outcome, AMBIGUOUS_ERRORS):
             if single_use:
@@ -116,6 +135,58 @@ class RetryPolicy:
 
 DEFAULT_RETRY_POLICY = RetryPolicy()
 NO_RETRY = RetryPolicy(max_attempts=1)
+#: The bound of a connection test (the UI's Test button): an answer within about 3 s, with the real cause.
+QUICK_ANSWER_POLICY = RetryPolicy(
+    max_attempts=2,
+    base_delay=0.2,
+    max_delay=0.5,
+    max_retry_after=0.5,
+    total_budget=1.0,
+    retry_name_resolution=False,
+)
+QUICK_ANSWER_TIMEOUT = httpx.Timeout(2.0)
+
+_quick_answer: contextvars.ContextVar[bool] = contextvars.ContextVar("quick_answer", default=False)
+
+
+@contextlib.contextmanager
+def quick_answer() -> Iterator[None]:
+    """Within this block every request (API and token endpoint) is bounded by ``QUICK_ANSWER_POLICY`` and
+    ``QUICK_ANSWER_TIMEOUT``, and an unresolvable host name is not retried: for a connection test."""
+    token = _quick_answer.set(True)
+    try:
+        yield
+    finally:
+        _quick_answer.reset(token)
+
+
+def _bounded(policy: RetryPolicy, request: httpx.Request) -> RetryPolicy:
+    """``policy`` capped by the quick-answer bounds when a connection test runs; sets the request timeout."""
+    if not _quick_answer.get():
+        return policy
+    request.extensions["timeout"] = QUICK_ANSWER_TIMEOUT.as_dict()
+    quick = QUICK_ANSWER_POLICY
+    return dataclasses.replace(
+        policy,
+        max_attempts=min(policy.max_attempts, quick.max_attempts),
+        max_delay=min(policy.max_delay, quick.max_delay),
+        max_retry_after=min(policy.max_retry_after, quick.max_retry_after),
+        total_budget=min(policy.total_budget, quick.total_budget),
+        retry_name_resolution=False,
+    )
+
+
+def is_name_resolution_failure(exc: BaseException) -> bool:
+    """True when a connection failed because the host name could not be resolved (DNS), not refused."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, socket.gaierror):
+            return True
+        current = current.__cause__ or current.__context__
+    text = str(exc).lower()
+    return isinstance(exc, httpx.ConnectError) and any(word in text for word in _NAME_RESOLUTION_WORDS)
 
 
 def _build(source: RequestSource) -> httpx.Request:
@@ -136,6 +207,12 @@ def _give_up(
     request: httpx.Request, exc: BaseException, attempt: int, elapsed: float, single_use: bool
 ) -> TransportError:
     what = f"{_label(request)} failed ({_describe(exc)}) after {attempt} attempt(s) in {elapsed:.1f} s"
+    if is_name_resolution_failure(exc):
+        return TransportError(
+            f"the host name {request.url.host!r} could not be resolved (DNS): {what}. Check the spelling "
+            "of the connection's Host (endpoint override), and this machine's DNS and proxy settings",
+            code="name_resolution_failed",
+        )
     if single_use and isinstance(exc, AMBIGUOUS_ERRORS):
         error = TransportError(
             f"{what}. The service may have processed it and consumed the one-time code or refresh token, so "
@@ -171,13 +248,16 @@ def send(
     while True:
         attempt += 1
         built = _build(request)
+        bounded = _bounded(policy, built)
         outcome: Outcome
         try:
             outcome = client.send(built)
+            if outcome.status_code == 409:
+                outcome.read()  # small; says whether it is Dropbox's retryable write contention
         except httpx.RequestError as exc:
             outcome = exc
         elapsed = clock() - start
-        delay = policy.next_delay(attempt, outcome, elapsed, single_use=single_use, rng=rng)
+        delay = bounded.next_delay(attempt, outcome, elapsed, single_use=single_use, rng=rng)
         if delay is None:
             if isinstance(outcome, httpx.Response):
                 return outcome
@@ -206,13 +286,16 @@ async def asend(
     while True:
         attempt += 1
         built = _build(request)
+        bounded = _bounded(policy, built)
         outcome: Outcome
         try:
             outcome = await client.send(built)
+            if outcome.status_code == 409:
+                await outcome.aread()  # small; says whether it is Dropbox's retryable write contention
         except httpx.RequestError as exc:
             outcome = exc
         elapsed = clock() - start
-        delay = policy.next_delay(attempt, outcome, elapsed, single_use=single_use, rng=rng)
+        delay = bounded.next_delay(attempt, outcome, elapsed, single_use=single_use, rng=rng)
         if delay is None:
             if isinstance(outcome, httpx.Response):
                 return outcome

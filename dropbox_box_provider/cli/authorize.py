@@ -14,6 +14,7 @@ from dropbox_box_provider.auth.config import AuthConfig
 from dropbox_box_provider.auth.manager import TokenManager
 from dropbox_box_provider.auth.services import endpoints_for
 from dropbox_box_provider.auth.tokens import TokenSet
+from dropbox_box_provider.cli import pending
 from dropbox_box_provider.cli.account import describe_account
 from dropbox_box_provider.cli.callback import CallbackServer
 from dropbox_box_provider.cli.errors import AuthorizationDenied, CliError
@@ -83,10 +84,11 @@ class Authorization:
         return cls(conn_id, config, store, request, force)
 
     def finish_from_redirect(self, params: dict[str, str]) -> str:
-        """Finish from the redirect's query: a denial or error raises, the state must match."""
+        """Finish from the redirect's query: the state must match before anything else (a forged
+        ``error=`` must not end the authorization), then a denial or error raises."""
+        flows.verify_state(self.request.state, params.get("state"), self.conn_id)
         if "error" in params:
             raise denied(self.conn_id, self.config, params)
-        flows.verify_state(self.request.state, params.get("state"), self.conn_id)
         code = params.get("code")
         if not code:
             raise CliError("the redirect carries no authorization code; start again")
@@ -189,12 +191,54 @@ def describe_request(request: flows.AuthorizationRequest, as_json: bool, conn_id
         )
         return
     say(request.url)
-    note(f"state (check it against the redirect's state): {request.state}")
-    command = f"dropbox-box-auth exchange {conn_id} CODE"
+    note(f"state (the redirect must carry it back): {request.state}")
     if request.redirect_uri:
-        note(f"redirect URI (repeat it in the exchange): {request.redirect_uri}")
-        command += f" --callback-url {request.redirect_uri}"
-    if request.code_verifier:
-        note(f"PKCE code verifier (keep it for the exchange): {request.code_verifier}")
-        command += " --code-verifier VERIFIER"
-    note(f"Then run: {command}")
+        note(f"redirect URI: {request.redirect_uri}")
+    kept = "state, redirect URI and PKCE code verifier" if request.code_verifier else "state and redirect URI"
+    note(
+        f"The {kept} are kept in the token store (they travel with `export`). Then run "
+        f"`dropbox-box-auth exchange {conn_id}` and paste the code or the redirected address"
+    )
+
+
+def exchange_pasted(
+    conn_id: str,
+    config: AuthConfig,
+    store: TokenStore,
+    text: str,
+    *,
+    state: str | None,
+    callback_url: str | None,
+    code_verifier: str | None,
+    force: bool,
+) -> str:
+    """``exchange``: check a pasted redirect's state first (``--state``, else the one ``url`` recorded), then
+    exchange its code; a bare code (Dropbox's no-redirect flow) carries no state. Uses the recorded PKCE
+    verifier and redirect URI unless given, and forgets the pending authorization once it is used."""
+    code, params = code_from_pasted(text)
+    recorded = pending.load(store, conn_id)
+    if params:
+        expected = state or (recorded or {}).get("state")
+        if not expected:
+            raise CliError(
+                f"no pending authorization of {conn_id!r} in token store {store.url} to check the redirect's "
+                f"state against: run `dropbox-box-auth url {conn_id}` on this machine (or import the "
+                "settings exported after it), or pass the state it printed with --state"
+            )
+        flows.verify_state(expected, params.get("state"), conn_id)
+        if "error" in params:
+            pending.discard(store, conn_id)
+            raise denied(conn_id, config, params)
+    elif state is not None:
+        flows.verify_state(state, None, conn_id)
+    if not code:
+        raise CliError("no authorization code given: paste the `code` value of the redirect (or the address)")
+    if recorded is not None:
+        code_verifier = code_verifier or recorded.get("code_verifier")
+        if callback_url is None:
+            callback_url = recorded.get("redirect_uri") or ""
+    tokens = flows.exchange_code(config, code, callback_url=callback_url, code_verifier=code_verifier)
+    result = save_tokens(conn_id, config, store, tokens, force)
+    if recorded is not None:
+        pending.discard(store, conn_id)
+    return result

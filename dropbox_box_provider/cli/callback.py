@@ -15,7 +15,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
 from dropbox_box_provider.cli.errors import AuthorizationTimeout, CallbackServerError
-from dropbox_box_provider.errors import DropboxBoxError
+from dropbox_box_provider.errors import DropboxBoxError, StateMismatch
 
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1")
 BIND_ADDRESS = "127.0.0.1"
@@ -62,6 +62,7 @@ class CallbackServer:
         self.callback_url = callback_url
         self._complete = complete
         self.outcome: str | DropboxBoxError | None = None
+        self.refused = 0  # redirects whose state did not match: answered 400 and ignored
         try:
             self._server = HTTPServer((BIND_ADDRESS, port), self._handler_class())
         except OSError as exc:
@@ -114,6 +115,12 @@ class CallbackServer:
             return
         try:
             message = self._complete(params)
+        except StateMismatch as exc:
+            # Not the redirect of this authorization (a stale tab, or any web page forging one): refuse it and
+            # keep waiting, so nobody but the person's own redirect can end the authorization.
+            self.refused += 1
+            self._respond(request, 400, _page("Authorization refused", str(exc), False))
+            return
         except DropboxBoxError as exc:
             self.outcome = exc
             self._respond(request, 400, _page("Authorization failed", str(exc), False))
@@ -127,10 +134,21 @@ class CallbackServer:
         try:
             while self.outcome is None:
                 if time.monotonic() >= deadline:
+                    refused = (
+                        f" ({self.refused} redirect(s) whose state does not match were refused)"
+                        if self.refused
+                        else ""
+                    )
                     raise AuthorizationTimeout(
-                        f"no authorization redirect reached {self.callback_url} within {timeout:g} s; "
-                        "run the command again and finish the consent in the browser sooner (--timeout "
-                        "SECONDS allows more time), or use --headless"
+                        f"no authorization redirect reached {self.callback_url} within {timeout:g} s"
+                        f"{refused}. If "
+                        "the browser showed an error about the redirect URI (Dropbox: 'Invalid "
+                        "redirect_uri', Box: 'redirect_uri_mismatch'), register "
+                        f"{self.callback_url} as a redirect URI of the app (Dropbox App Console → "
+                        "Settings → Redirect URIs; Box Developer Console → Configuration → OAuth 2.0 "
+                        "Redirect URIs) or set the connection's callback_url to a URI the app has, then "
+                        "run the command again. Otherwise finish the consent in the browser sooner "
+                        "(--timeout SECONDS allows more time), or use --headless"
                     )
                 self._server.handle_request()
         finally:

@@ -43,7 +43,11 @@ def load_connection(conn_id: str) -> Any:
 
 def load_config(conn_id: str) -> AuthConfig:
     """The parsed, validated auth fields of ``conn_id`` (AuthConfigError lists every problem)."""
-    return AuthConfig.from_connection(load_connection(conn_id))
+    from dropbox_box_provider.provider_config import default_refresh_margin
+
+    return AuthConfig.from_connection(
+        load_connection(conn_id), default_refresh_margin=default_refresh_margin()
+    )
 
 
 @dataclass(frozen=True)
@@ -77,8 +81,9 @@ def _require(key: str | None) -> str:
     if key:
         return key
     raise TokenStoreError(
-        "no encryption key for the token store: pass --key, or set Airflow's [core] fernet_key "
-        "(AIRFLOW__CORE__FERNET_KEY) or the token store secrets backend's `key` kwarg"
+        "no encryption key is configured: set [core] fernet_key or the backend's key "
+        "(AIRFLOW__CORE__FERNET_KEY, or the token store secrets backend's `key` kwarg), or give this command "
+        "--key-file FILE or $DROPBOX_BOX_AUTH_KEY"
     )
 
 
@@ -105,6 +110,10 @@ def _open(choice: StoreChoice, connection_location: str | None) -> TokenStore:
         backend = _backend()
         if location is None:
             location = connection_location or (backend.store_location if backend is not None else None)
+            if location is None:
+                from dropbox_box_provider.provider_config import default_token_store
+
+                location = default_token_store()
         if key is None:
             key = _default_key(backend)
     return open_store(location, _require(key))

@@ -54,10 +54,15 @@ def _store_options() -> argparse.ArgumentParser:
         "else $AIRFLOW_HOME/oauth_tokens.db)",
     )
     options.add_argument(
+        "--key-file",
+        metavar="FILE",
+        help="read the store's Fernet key(s), comma-separated NEW,OLD, from the first line of FILE (default: "
+        "$DROPBOX_BOX_AUTH_KEY, else the backend's key, else [core] fernet_key)",
+    )
+    options.add_argument(
         "--key",
         metavar="KEYS",
-        help="Fernet key(s) of the store, comma-separated NEW,OLD (default: the backend's key, else "
-        "[core] fernet_key)",
+        help="the key(s) as an argument: works, but warns (argv is visible to other users); use --key-file",
     )
     return options
 
@@ -129,12 +134,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "url",
-        parents=[common],
+        parents=[common, store],
         help="print the authorization URL (GetOAuthAuthorizationURL)",
         **_parser_kwargs(
             """
-            Web mode, step 1: print the URL a person opens to authorize the app, plus the state to check
-            and, for a Dropbox PKCE app, the code verifier the exchange needs. Nothing is stored.
+            Web mode, step 1: print the URL a person opens to authorize the app. Its state, redirect URI
+            and (Dropbox PKCE app) code verifier are kept, encrypted, with the connection in the token store,
+            where `exchange` checks and uses them; they travel with `export`/`import`.
             """,
             f"{PROG} url box_default --callback-url https://airflow.example.com/oauth/box",
             f"{PROG} url dropbox_default --json",
@@ -155,19 +161,34 @@ def build_parser() -> argparse.ArgumentParser:
         help="exchange an authorization code for tokens (GetOAuthAccessToken)",
         **_parser_kwargs(
             """
-            Web mode, step 2: exchange the `code` of the redirect (or the whole redirected address) for
-            tokens and store them. Repeat the redirect URI and, for PKCE, the code verifier `url` printed.
-            CODE `-` reads it from stdin (keeps it out of the shell history).
+            Web mode, step 2: read the `code` of the redirect (or the whole redirected address) from stdin,
+            check the address's state against the one `url` recorded (before anything else), exchange the
+            code with the recorded redirect URI and PKCE verifier, and store the tokens. A bare code
+            (Dropbox's no-redirect flow) carries no state. CODE as an argument works but warns.
             """,
-            f"{PROG} exchange box_default CODE --callback-url https://airflow.example.com/oauth/box",
-            f"{PROG} exchange dropbox_default - --code-verifier VERIFIER",
+            f"{PROG} exchange box_default",
+            f"pbpaste | {PROG} exchange dropbox_default",
         ),
     )
     p.add_argument("conn_id", metavar="CONN_ID")
-    p.add_argument("code", metavar="CODE", help="the authorization code, the redirected address, or -")
-    p.add_argument("--callback-url", metavar="URL", help="the redirect URI the authorization URL used")
-    p.add_argument("--code-verifier", metavar="VERIFIER", help="the PKCE verifier `url` printed")
-    p.add_argument("--state", help="check the redirected address's state against this value")
+    p.add_argument(
+        "code",
+        metavar="CODE",
+        nargs="?",
+        help="omit it (or give -) to paste the code or redirected address on stdin",
+    )
+    p.add_argument(
+        "--callback-url",
+        metavar="URL",
+        help="the redirect URI the authorization URL used (default: recorded)",
+    )
+    p.add_argument(
+        "--code-verifier-file", metavar="FILE", help="read the PKCE verifier from FILE (default: recorded)"
+    )
+    p.add_argument("--code-verifier", metavar="VERIFIER", help=argparse.SUPPRESS)  # works, with a warning
+    p.add_argument(
+        "--state", help="check the redirected address's state against this value (default: recorded)"
+    )
     p.add_argument("--force", action="store_true", help="overwrite a stored record that cannot be decrypted")
     p.set_defaults(handler=_exchange)
 
@@ -284,7 +305,7 @@ def build_parser() -> argparse.ArgumentParser:
             Re-encrypt every record with the first of the configured Fernet keys. Put the new key first
             (NEW,OLD) in --key or the backend's `key`, run this, then drop the old key.
             """,
-            f"{PROG} rotate-keys --key NEW_KEY,OLD_KEY",
+            f"{PROG} rotate-keys --key-file /run/secrets/token_store_keys   # NEW_KEY,OLD_KEY",
         ),
     )
     p.set_defaults(handler=_rotate_keys)
@@ -295,7 +316,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _choice(args: argparse.Namespace) -> StoreChoice:
-    return StoreChoice(getattr(args, "store", None), getattr(args, "key", None))
+    from dropbox_box_provider.cli.inputs import store_key
+
+    key = store_key(getattr(args, "key", None), getattr(args, "key_file", None))
+    return StoreChoice(getattr(args, "store", None), key)
 
 
 def _authorize(args: argparse.Namespace) -> int:
@@ -323,38 +347,39 @@ def _authorize(args: argparse.Namespace) -> int:
 
 def _url(args: argparse.Namespace) -> int:
     from dropbox_box_provider.auth import flows
-    from dropbox_box_provider.cli import authorize
-    from dropbox_box_provider.cli.context import load_config
+    from dropbox_box_provider.cli import authorize, pending
+    from dropbox_box_provider.cli.context import load_config, store_for
 
     config = load_config(args.conn_id)
     authorize.check_authorizable(config)
+    store = store_for(config, _choice(args))
     request = flows.authorization_url(config, callback_url=args.callback_url)
+    pending.save(store, args.conn_id, config, pending.from_request(request))
     authorize.describe_request(request, args.json, args.conn_id)
     return 0
 
 
 def _exchange(args: argparse.Namespace) -> int:
-    from dropbox_box_provider.auth import flows
-    from dropbox_box_provider.cli import authorize
+    from dropbox_box_provider.cli import authorize, inputs
     from dropbox_box_provider.cli.context import load_config, store_for
-    from dropbox_box_provider.cli.errors import CliError
     from dropbox_box_provider.cli.output import say
 
-    text = sys.stdin.readline() if args.code == "-" else args.code
-    code, params = authorize.code_from_pasted(text)
+    text = inputs.code_or_stdin(args.code)
+    verifier = inputs.code_verifier(args.code_verifier, args.code_verifier_file)
     config = load_config(args.conn_id)
     authorize.check_authorizable(config)
-    if "error" in params:
-        raise authorize.denied(args.conn_id, config, params)
-    if args.state is not None:
-        flows.verify_state(args.state, params.get("state"), args.conn_id)
-    if not code:
-        raise CliError("no authorization code given: pass the `code` value of the redirect (or the address)")
     store = store_for(config, _choice(args))
-    tokens = flows.exchange_code(
-        config, code, callback_url=args.callback_url, code_verifier=args.code_verifier
+    result = authorize.exchange_pasted(
+        args.conn_id,
+        config,
+        store,
+        text,
+        state=args.state,
+        callback_url=args.callback_url,
+        code_verifier=verifier,
+        force=args.force,
     )
-    say(authorize.save_tokens(args.conn_id, config, store, tokens, args.force))
+    say(result)
     return 0
 
 

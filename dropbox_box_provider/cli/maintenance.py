@@ -40,5 +40,11 @@ def revoke(conn_id: str, choice: StoreChoice) -> str:
 def rotate_keys(choice: StoreChoice) -> str:
     """Re-encrypt every record with the first key of ``--key NEW,OLD`` (or the configured keys)."""
     store = default_store(choice)
-    count = store.rotate_keys()
-    return f"Re-encrypted {count} record(s) in {store.url} with the first key."
+    rotation = store.rotate_keys()
+    message = f"Re-encrypted {rotation.rotated} record(s) in {store.url} with the first key."
+    if rotation.skipped:
+        message += (
+            f" Skipped {len(rotation.skipped)} record(s) that kept changing while rotating "
+            f"({', '.join(rotation.skipped)}): run `dropbox-box-auth rotate-keys` again."
+        )
+    return message

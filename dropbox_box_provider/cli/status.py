@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from dropbox_box_provider.auth.config import AuthConfig
 from dropbox_box_provider.auth.manager import tokens_from_record
+from dropbox_box_provider.cli import pending
 from dropbox_box_provider.cli.authorize import ACCOUNT_KEY
 from dropbox_box_provider.cli.context import StoreChoice, connection_store, load_config, store_for
 from dropbox_box_provider.cli.output import duration, iso, say, since, until
@@ -125,6 +126,8 @@ def collect(conn_ids: list[str], choice: StoreChoice) -> list[StatusRow]:
     if not conn_ids:
         store, _ = connection_store(choice)
         for meta in store.list_meta():
+            if pending.is_pending_id(meta.conn_id):
+                continue
             config, problem = _config_or_problem(meta.conn_id)
             row = _row(meta.conn_id, config, store if config is None else store_for(config, choice), now)
             row.problem = row.problem or problem

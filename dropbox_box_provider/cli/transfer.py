@@ -14,7 +14,7 @@ from dropbox_box_provider.auth.config import AuthConfig
 from dropbox_box_provider.auth.fields import SPECS_BY_NAME
 from dropbox_box_provider.auth.manager import TokenManager, tokens_from_record
 from dropbox_box_provider.auth.tokens import TokenSet
-from dropbox_box_provider.cli import envelope
+from dropbox_box_provider.cli import envelope, pending
 from dropbox_box_provider.cli.context import StoreChoice, connection_store, load_connection, store_for
 from dropbox_box_provider.cli.errors import CliError, PassphraseError, SettingsFileError
 from dropbox_box_provider.cli.output import note
@@ -105,12 +105,19 @@ def export_connection(conn_id: str, out: str, choice: StoreChoice, secret: str, 
     store = store_for(config, choice)
     record = store.read(conn_id)
     tokens = tokens_from_record(record).to_dict() if record is not None else None
+    waiting = pending.load(store, conn_id)
     if tokens is not None:
         definition = _without_token_extras(definition)
-    elif config.auth_scheme == "oauth" and not config.uses_static_token and not config.refresh_token:
+    elif (
+        config.auth_scheme == "oauth"
+        and not config.uses_static_token
+        and not config.refresh_token
+        and waiting is None
+    ):
         raise CliError(
             f"connection {conn_id!r} has no tokens in token store {store.url}, so the other machine "
-            f"could not use it: authorize it here first (`dropbox-box-auth authorize {conn_id}`), then export"
+            f"could not use it: authorize it here first (`dropbox-box-auth authorize {conn_id}`), or start "
+            f"one with `dropbox-box-auth url {conn_id}` to finish there, then export"
         )
     _file_warnings(config)
     content = {
@@ -118,10 +125,13 @@ def export_connection(conn_id: str, out: str, choice: StoreChoice, secret: str, 
         "service": config.service,
         "connection": definition,
         "tokens": tokens,
+        "pending_authorization": waiting,
         "exported_at": time.time(),
     }
     envelope.write_private(out, envelope.seal(content, secret), overwrite=force)
     what = "definition and tokens" if tokens is not None else "definition (no stored tokens)"
+    if waiting is not None:
+        what += " and its pending authorization (finish it there with `dropbox-box-auth exchange`)"
     return f"Exported the {what} of {conn_id!r} to {out} (mode 0600, encrypted with the passphrase)."
 
 
@@ -170,6 +180,9 @@ def import_settings(path: str, choice: StoreChoice, secret: str, *, force: bool)
         except DropboxBoxError:
             _restore_definition(definitions, conn_id, previous)
             raise
+    waiting = content.get("pending_authorization")
+    if isinstance(waiting, dict) and isinstance(waiting.get("state"), str):
+        pending.save(token_store, conn_id, config, waiting)
     _file_warnings(config)
     lines = [f"Imported {conn_id!r} ({config.service}) into token store {definitions.url}."]
     if tokens is not None and token_store.url != definitions.url:

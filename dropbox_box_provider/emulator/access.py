@@ -16,8 +16,16 @@ from dropbox_box_provider.emulator.responses import (
     dropbox_auth_error,
     dropbox_bad_request,
     dropbox_error,
+    dropbox_missing_scope,
 )
-from dropbox_box_provider.emulator.state import BOX, DROPBOX, AccessToken, Account, EmulatorState
+from dropbox_box_provider.emulator.state import (
+    BOX,
+    DROPBOX,
+    AccessToken,
+    Account,
+    EmulatorState,
+    random_token,
+)
 
 TEAM_APP_NEEDS_SELECT_USER = (
     "This API function operates on a single Dropbox account, but the OAuth 2 access token you provided is "
@@ -27,6 +35,23 @@ TEAM_APP_NEEDS_SELECT_USER = (
     '"select_user" URL parameter to specify the exact user <https://www.dropbox.com/developers/documentation/'
     "http/teams>."
 )
+
+
+#: The scope each Dropbox route needs (checked only for apps registered with explicit ``scopes``).
+DROPBOX_ROUTE_SCOPES = {
+    "users/get_current_account": "account_info.read",
+    "files/list_folder": "files.metadata.read",
+    "files/list_folder/continue": "files.metadata.read",
+    "files/get_metadata": "files.metadata.read",
+    "files/create_folder_v2": "files.content.write",
+    "files/delete_v2": "files.content.write",
+    "files/upload": "files.content.write",
+    "files/upload_session/start": "files.content.write",
+    "files/upload_session/append_v2": "files.content.write",
+    "files/upload_session/append": "files.content.write",
+    "files/upload_session/finish": "files.content.write",
+    "files/download": "files.content.read",
+}
 
 
 @dataclass
@@ -64,27 +89,41 @@ def dropbox_caller(request: Request, route: str) -> Caller:
         account = state.account(DROPBOX, token.account_id)
         assert account is not None
         select_user = request.headers.get("dropbox-api-select-user")
+        select_admin = request.headers.get("dropbox-api-select-admin")
         if token.team:
-            if not select_user:
+            selected = select_user or select_admin
+            if not selected:
                 raise ApiError(dropbox_bad_request(route, TEAM_APP_NEEDS_SELECT_USER))
-            member = state.account(DROPBOX, select_user)
-            if member is None or member.team_id is None or member.team_id != account.team_id:
-                raise ApiError(
-                    dropbox_bad_request(
-                        route, f"Invalid select user id {select_user!r}: no such team member."
-                    )
-                )
+            member = state.account(DROPBOX, selected)
+            if (
+                member is None
+                or member.team_id is None
+                or member.team_id != account.team_id
+                or (not select_user and member.role != "admin")
+            ):
+                # A member id that is not (an admin) on this team: 401, as AuthError.invalid_select_*.
+                tag = "invalid_select_user" if select_user else "invalid_select_admin"
+                raise ApiError(dropbox_auth_error(tag))
             account = member
-        elif select_user:
+        elif select_user or select_admin:
             raise ApiError(
                 dropbox_bad_request(
                     route, "Unexpected select user header: this token does not belong to a team app."
                 )
             )
+        app = state.apps.get((DROPBOX, token.client_id))
+        required = DROPBOX_ROUTE_SCOPES.get(route)
+        granted = (token.scope or "").split()
+        if app is not None and app.scopes is not None and required is not None and required not in granted:
+            raise ApiError(dropbox_missing_scope(required))
         tree_id = state.tree_id(account)
         path_root = request.headers.get("dropbox-api-path-root")
         if path_root:
             tree_id = _path_root_tree(state, route, account, path_root)
+        if app is not None and app.app_folder:
+            tree_id = f"{tree_id}:app_folder:{app.client_id}"
+            if tree_id not in state.trees:
+                state.trees[tree_id] = Tree("id:" + random_token(22))
         return Caller(token, account, tree_id, state.trees[tree_id])
 
 

@@ -33,6 +33,7 @@ UPLOAD = "/upload.box.com/api/2.0"
 DOWNLOAD = "/dl.boxcloud.com"
 MIN_CHUNKED_SIZE = 20_000_000
 PART_SIZE = 8 * 1024 * 1024
+MAX_PART_SIZE = 128 * 1024 * 1024
 MAX_LIMIT = 1000
 MAX_OFFSET = 10000
 MAX_FORM_PART = 1024 * 1024 * 1024
@@ -66,8 +67,8 @@ def mini(node: Node) -> dict[str, Any]:
     return data
 
 
-def full(node: Node, caller: Caller) -> dict[str, Any]:
-    """Box's standard file/folder object."""
+def full(node: Node, caller: Caller, trashed_at: float | None = None) -> dict[str, Any]:
+    """Box's standard file/folder object (as a trashed item when ``trashed_at`` is given)."""
     data = mini(node)
     ancestors = node.ancestors()
     data.update(
@@ -77,8 +78,8 @@ def full(node: Node, caller: Caller) -> dict[str, Any]:
             "path_collection": {"total_count": len(ancestors), "entries": [mini(a) for a in ancestors]},
             "created_at": _iso(node.created_at),
             "modified_at": _iso(node.modified_at),
-            "trashed_at": None,
-            "purged_at": None,
+            "trashed_at": _iso(trashed_at) if trashed_at is not None else None,
+            "purged_at": _iso(trashed_at + 30 * 86400) if trashed_at is not None else None,
             "content_created_at": _iso(node.created_at),
             "content_modified_at": _iso(node.modified_at),
             "created_by": _user_mini(caller),
@@ -86,7 +87,7 @@ def full(node: Node, caller: Caller) -> dict[str, Any]:
             "owned_by": _user_mini(caller),
             "shared_link": None,
             "parent": mini(node.parent) if node.parent is not None else None,
-            "item_status": "active",
+            "item_status": "trashed" if trashed_at is not None else "active",
         }
     )
     if node.folder:
@@ -112,6 +113,7 @@ def _bad_request(message: str, code: str = "bad_request") -> ApiError:
 def _folder(caller: Caller, folder_id: str) -> Node:
     node = caller.tree.index.get(folder_id)
     if node is None or not node.folder:
+        _raise_if_trashed(caller, folder_id, folder=True)
         raise ApiError(box_not_found("folder", folder_id))
     return node
 
@@ -119,8 +121,24 @@ def _folder(caller: Caller, folder_id: str) -> Node:
 def _file(caller: Caller, file_id: str) -> Node:
     node = caller.tree.index.get(file_id)
     if node is None or node.folder:
+        _raise_if_trashed(caller, file_id, folder=False)
         raise ApiError(box_not_found("file", file_id))
     return node
+
+
+def _raise_if_trashed(caller: Caller, item_id: str, folder: bool) -> None:
+    """A trashed item answers 404 with code ``trashed`` (not ``not_found``) until it is restored."""
+    node = caller.tree.trashed.get(item_id)
+    if node is not None and node.folder == folder:
+        raise ApiError(box_error(404, "trashed", "Item is trashed"))
+
+
+def _trashed(caller: Caller, item_id: str, folder: bool) -> Node:
+    """A restorable item in the trash (the item that was deleted, not something inside it)."""
+    entry = caller.tree.trash.get(item_id)
+    if entry is None or entry[0].folder != folder:
+        raise ApiError(box_not_found("folder" if folder else "file", item_id))
+    return entry[0]
 
 
 def _check_name(name: Any) -> str:
@@ -292,7 +310,7 @@ async def delete_folder(request: Request) -> Response:
         _check_if_match(request, node)
         if node.children and request.query_params.get("recursive", "").lower() != "true":
             raise _bad_request("Folder is not empty: pass recursive=true", "folder_not_empty")
-        caller.tree.remove(node)
+        caller.tree.move_to_trash(node)
         state.changed()
     return Response(status_code=204)
 
@@ -362,7 +380,52 @@ async def delete_file(request: Request) -> Response:
     with state.lock:
         node = _file(caller, request.path_params["file_id"])
         _check_if_match(request, node)
-        caller.tree.remove(node)
+        caller.tree.move_to_trash(node)
+        state.changed()
+    return Response(status_code=204)
+
+
+async def get_trashed(request: Request) -> Response:
+    """GET /2.0/files/{id}/trash and /2.0/folders/{id}/trash: the item as it lies in the trash."""
+    caller = box_caller(request)
+    folder = "folder_id" in request.path_params
+    item_id = request.path_params["folder_id" if folder else "file_id"]
+    with emulator_state(request).lock:
+        node = _trashed(caller, item_id, folder)
+        return json_response(full(node, caller, trashed_at=caller.tree.trash[item_id][2]))
+
+
+async def restore_trashed(request: Request) -> Response:
+    """POST /2.0/files/{id} or /2.0/folders/{id} {name?, parent?: {id}}: back from the trash, 201."""
+    caller = box_caller(request)
+    folder = "folder_id" in request.path_params
+    item_id = request.path_params["folder_id" if folder else "file_id"]
+    data = await _json_body(request)
+    state = emulator_state(request)
+    with state.lock:
+        node = _trashed(caller, item_id, folder)
+        parent_id = str((data.get("parent") or {}).get("id") or caller.tree.trash[item_id][1])
+        parent = caller.tree.index.get(parent_id)
+        if parent is None or not parent.folder:
+            message = "The parent folder of the item is gone: give a 'parent' to restore it into"
+            raise ApiError(box_error(409, "parent_item_not_found", message))
+        name = _check_name(data.get("name") or node.name)
+        conflict = _name_conflict(parent, name, as_list=True)
+        if conflict is not None:
+            raise conflict
+        caller.tree.restore(node, parent, name)
+        state.changed()
+        return json_response(full(node, caller), 201)
+
+
+async def purge_trashed(request: Request) -> Response:
+    """DELETE /2.0/files/{id}/trash and /2.0/folders/{id}/trash: gone for good, 204."""
+    caller = box_caller(request)
+    folder = "folder_id" in request.path_params
+    item_id = request.path_params["folder_id" if folder else "file_id"]
+    state = emulator_state(request)
+    with state.lock:
+        caller.tree.purge(_trashed(caller, item_id, folder))
         state.changed()
     return Response(status_code=204)
 
@@ -374,7 +437,11 @@ async def download_redirect(request: Request) -> Response:
     with state.lock:
         node = _file(caller, request.path_params["file_id"])
         token = random_token(40)
-        state.download_links[token] = (node.name, node.content)
+        expires_at = time.time() + float(state.config["box_download_link_ttl"])
+        state.download_links[token] = (node.name, node.content, expires_at)
+        now = time.time()
+        for stale in [key for key, link in state.download_links.items() if link[2] < now - 3600]:
+            del state.download_links[stale]
     location = f"{str(request.base_url).rstrip('/')}{DOWNLOAD}/d/1/{token}/download"
     return RedirectResponse(location, status_code=302)
 
@@ -386,7 +453,9 @@ async def download_content(request: Request) -> Response:
         link = state.download_links.get(request.path_params["token"])
     if link is None:
         return Response(b"Not Found", status_code=404, media_type="text/plain")
-    name, content = link
+    name, content, expires_at = link
+    if time.time() >= expires_at:
+        return Response(b"Forbidden: the download link has expired", status_code=403, media_type="text/plain")
     disposition = f"attachment; filename*=UTF-8''{name}".encode().decode("latin-1")
     return bytes_response(content, request.headers.get("range"), {"Content-Disposition": disposition})
 
@@ -481,6 +550,16 @@ async def upload_version(request: Request) -> Response:
         return json_response({"total_count": 1, "entries": [full(node, caller)]}, 201)
 
 
+def part_size_for(file_size: int, threshold: int) -> int:
+    """Box's part size grows with the file: 8 MiB below ``threshold``, doubling for each 4x larger band
+    (with the default 128 MiB threshold a 1 GB file gets 32 MiB parts, as Box answers)."""
+    part_size, band = PART_SIZE, max(threshold, 1)
+    while file_size >= band and part_size < MAX_PART_SIZE:
+        part_size *= 2
+        band *= 4
+    return part_size
+
+
 def _session_json(request: Request, session: BoxUploadSession) -> dict[str, Any]:
     base = f"{str(request.base_url).rstrip('/')}{UPLOAD}/files/upload_sessions/{session.id}"
     return {
@@ -532,7 +611,7 @@ async def create_session(request: Request) -> Response:
             file_id=file_id,
             file_name=name,
             file_size=file_size,
-            part_size=PART_SIZE,
+            part_size=part_size_for(file_size, int(state.config["box_part_size_threshold"])),
         )
         state.box_sessions[session.id] = session
         return json_response(_session_json(request, session), 201)
@@ -705,6 +784,12 @@ def routes() -> list[Route]:
         Route(f"{API}/folders/{{item_id}}", update_folder, methods=["PUT"]),
         Route(f"{API}/files/{{item_id}}/copy", copy_file, methods=["POST"]),
         Route(f"{API}/folders/{{item_id}}/copy", copy_folder, methods=["POST"]),
+        Route(f"{API}/files/{{file_id}}", restore_trashed, methods=["POST"]),
+        Route(f"{API}/files/{{file_id}}/trash", get_trashed, methods=["GET"]),
+        Route(f"{API}/files/{{file_id}}/trash", purge_trashed, methods=["DELETE"]),
+        Route(f"{API}/folders/{{folder_id}}", restore_trashed, methods=["POST"]),
+        Route(f"{API}/folders/{{folder_id}}/trash", get_trashed, methods=["GET"]),
+        Route(f"{API}/folders/{{folder_id}}/trash", purge_trashed, methods=["DELETE"]),
         Route(f"{UPLOAD}/files/content", upload_file, methods=["POST"]),
         Route(sessions, create_session, methods=["POST"]),
         Route(f"{sessions}/{{session_id}}", upload_part, methods=["PUT"]),

@@ -44,8 +44,12 @@ class EmulatorClient:
         enterprise_id: str | None = None,
         users: Sequence[str | Mapping[str, Any]] | None = None,
         team: bool = False,
+        *,
+        scopes: Sequence[str] | None = None,
+        app_folder: bool = False,
     ) -> dict[str, Any]:
-        """Create or replace an app. ``public_keys``: {kid: PEM}; ``users``: Box user / Dropbox member ids."""
+        """Create or replace an app. ``public_keys``: {kid: PEM}; ``users``: Box user / Dropbox member ids;
+        Dropbox ``scopes``: the app's permissions (None: all); ``app_folder``: App folder access."""
         keys: Any = public_keys
         if keys is not None and not isinstance(keys, Mapping):
             keys = [dict(k) for k in keys]
@@ -60,6 +64,8 @@ class EmulatorClient:
             "enterprise_id": enterprise_id,
             "users": [u if isinstance(u, str) else dict(u) for u in users or []],
             "team": team,
+            "scopes": list(scopes) if scopes is not None else None,
+            "app_folder": app_folder,
         }
         result: dict[str, Any] = self._call("POST", "apps", payload)
         return result
@@ -118,9 +124,15 @@ class EmulatorClient:
         delay: float | None = None,
         drop: bool = False,
         count: int = 1,
+        error: str | None = None,
     ) -> None:
-        """Arm a fault for the next ``count`` requests whose path matches the glob ``route``."""
+        """Arm a fault for the next ``count`` requests whose path matches the glob ``route``.
+
+        ``error`` injects a named service error in the route's exact shape: ``too_many_write_operations``
+        (Dropbox 409) or ``parts_mismatch`` (Box 400).
+        """
         payload = {
+            "error": error,
             "route": route,
             "status": status,
             "retry_after": retry_after,

@@ -11,6 +11,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from dropbox_box_provider.emulator import grants
+from dropbox_box_provider.emulator.middleware import FAULT_ERRORS
 from dropbox_box_provider.emulator.oauth import default_user
 from dropbox_box_provider.emulator.responses import json_response
 from dropbox_box_provider.emulator.state import (
@@ -76,6 +77,8 @@ def register_app(state: EmulatorState, data: dict[str, Any]) -> App:
         public_keys={str(k): str(v) for k, v in keys.items()},
         enterprise_id=str(data["enterprise_id"]) if data.get("enterprise_id") else None,
         team=bool(data.get("team", False)),
+        scopes=[str(s) for s in data["scopes"]] if data.get("scopes") is not None else None,
+        app_folder=bool(data.get("app_folder", False)),
     )
     specs = _user_specs(data.get("users"))
     with state.lock:
@@ -96,9 +99,26 @@ def register_app(state: EmulatorState, data: dict[str, Any]) -> App:
                 app.service_account_id = service_account.id
         else:
             _register_dropbox_users(state, app, specs, data.get("team_id"))
+        if not specs and default_user(state, app) is None:
+            _add_default_account(state, app)
         state.apps[(service, app.client_id)] = app
         state.changed()
     return app
+
+
+def _add_default_account(state: EmulatorState, app: App) -> None:
+    """An app registered without users (and nobody else who could authorize it) gets its own account, so
+    ``/_emulator/authorize`` works at once."""
+    if app.service == BOX:
+        user_id = state.new_box_id()
+        state.add_account(
+            Account(BOX, user_id, f"{app.client_id} user", f"user{user_id}@example.com",
+                    enterprise_id=app.enterprise_id)
+        )  # fmt: skip
+        app.users.append(user_id)
+    else:
+        spec = {"id": "dbid:" + random_token(35), "name": f"{app.client_id} user"}
+        _register_dropbox_users(state, app, [spec], app.team_id)
 
 
 def _register_dropbox_users(
@@ -222,9 +242,14 @@ async def faults(request: Request) -> Response:
             delay=float(data["delay"]) if data.get("delay") is not None else None,
             drop=bool(data.get("drop", False)),
             count=int(data.get("count", 1)),
+            error=str(data["error"]) if data.get("error") else None,
         )
+        if fault.error is not None:
+            if fault.error not in FAULT_ERRORS:
+                raise ControlError(f"unknown fault error {fault.error!r}; known: {sorted(FAULT_ERRORS)}")
+            fault.status = FAULT_ERRORS[fault.error][1]
         if fault.status is None and not fault.drop and not fault.delay:
-            raise ControlError("a fault needs status, delay or drop")
+            raise ControlError("a fault needs status, error, delay or drop")
         with state.lock:
             state.faults.append(fault)
     with state.lock:

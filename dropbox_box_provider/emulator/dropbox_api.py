@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import re
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 from starlette.requests import Request
@@ -15,7 +17,7 @@ from starlette.routing import Route
 
 from dropbox_box_provider.content_hash import dropbox_content_hash
 from dropbox_box_provider.emulator.access import Caller, dropbox_caller, emulator_state
-from dropbox_box_provider.emulator.files import Node, Tree
+from dropbox_box_provider.emulator.files import Node, Revision, Tree
 from dropbox_box_provider.emulator.responses import (
     ApiError,
     bytes_response,
@@ -24,34 +26,40 @@ from dropbox_box_provider.emulator.responses import (
     dropbox_route_error,
     json_response,
 )
-from dropbox_box_provider.emulator.state import DropboxUploadSession, random_token
+from dropbox_box_provider.emulator.state import DROPBOX, DropboxUploadSession, EmulatorState, random_token
 
 API = "/api.dropboxapi.com/2/"
 CONTENT = "/content.dropboxapi.com/2/"
 MAX_UPLOAD = 150 * 1024 * 1024
 LARGE = 8 * 1024 * 1024
+# Routes without an argument: the only ones that may come with no body (and no Content-Type) at all.
+NO_ARGUMENT_ROUTES = frozenset({"users/get_current_account"})
 RPC_CONTENT_TYPES = ("application/json", "text/plain; charset=dropbox-cors-hack")
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+REV_PATH = re.compile(r"rev:[0-9a-f]{9,}")
+NS_PATH = re.compile(r"ns:[0-9]+(/.*)?", re.DOTALL)
 
 
 def _iso(timestamp: float) -> str:
     return time.strftime(TIME_FORMAT, time.gmtime(timestamp))
 
 
-def metadata(node: Node, tagged: bool = True) -> dict[str, Any]:
-    """Dropbox Metadata of a node (``.tag`` only where the route returns the union)."""
+def metadata(node: Node, tagged: bool = True, revision: Revision | None = None) -> dict[str, Any]:
+    """Dropbox Metadata of a node (``.tag`` only where the route returns the union), or of one of its
+    earlier revisions."""
     display = node.path_display()
     data: dict[str, Any] = {".tag": "folder" if node.folder else "file"} if tagged else {}
     data.update({"name": node.name, "path_lower": display.lower(), "path_display": display, "id": node.id})
     if not node.folder:
+        version = revision or node
         data.update(
             {
-                "client_modified": _iso(node.modified_at),
-                "server_modified": _iso(node.modified_at),
-                "rev": node.rev,
-                "size": len(node.content),
+                "client_modified": _iso(version.modified_at),
+                "server_modified": _iso(version.modified_at),
+                "rev": version.rev,
+                "size": len(version.content),
                 "is_downloadable": True,
-                "content_hash": node.content_hash,
+                "content_hash": version.content_hash,
             }
         )
     return data
@@ -73,7 +81,9 @@ async def _rpc_arg(request: Request, route: str) -> Any:
             )
         )
     if not body.strip():
-        return None
+        if route in NO_ARGUMENT_ROUTES and not content_type:
+            return None  # Dropbox's own curl example for a no-argument route sends no body at all
+        raise ApiError(dropbox_bad_request(route, "request body: could not decode input as JSON"))
     try:
         return json.loads(body)
     except ValueError as exc:
@@ -119,18 +129,45 @@ def _field(arg: Any, name: str, route: str, default: Any = ..., kind: type | tup
     return value
 
 
-def _check_path(path: str, route: str, allow_root: bool) -> None:
+def _check_path(path: str, route: str, allow_root: bool, allow_rev: bool = False) -> None:
+    """Dropbox's path patterns: ``/…``, ``id:…``, ``ns:<digits>[/…]``; ``rev:<hex>`` only where reading."""
     if path == "" and allow_root:
         return
-    if not (path.startswith("/") or path.startswith("id:") or path.startswith("ns:")):
-        pattern = (
-            "(/(.|[\\r\\n])*)?|id:.*|(ns:[0-9]+(/.*)?)"
-            if allow_root
-            else "(/(.|[\\r\\n])*|id:.*)|(rev:[0-9a-f]{9,})|(ns:[0-9]+(/.*)?)"
-        )
+    if path.startswith("rev:"):
+        valid = allow_rev and REV_PATH.fullmatch(path) is not None
+    elif path.startswith("ns:"):
+        valid = NS_PATH.fullmatch(path) is not None
+    else:
+        valid = path.startswith(("/", "id:"))
+    if not valid:
+        ns = "(ns:[0-9]+(/(.|[\\r\\n])*)?)"  # the patterns of dropbox-sdk-python's validators
+        if allow_root:
+            pattern = "(/(.|[\\r\\n])*)?|id:.*|" + ns
+        elif allow_rev:
+            pattern = "(/(.|[\\r\\n])*|id:.*)|(rev:[0-9a-f]{9,})|" + ns
+        else:
+            pattern = "(/(.|[\\r\\n])*)|" + ns + "|(id:.*)"
         raise ApiError(
             dropbox_bad_request(route, f"request body: path: '{path}' did not match pattern '{pattern}'")
         )
+
+
+def in_namespace(caller: Caller, state: EmulatorState, path: str) -> tuple[Caller, str] | None:
+    """(caller working in namespace N, path inside it) for ``ns:N[/…]``; None if N is not the caller's to
+    reach (its own, or a team member's for a team caller). Other paths come back unchanged."""
+    if not path.startswith("ns:"):
+        return caller, path
+    namespace, slash, rest = path[3:].partition("/")
+    owner = next(
+        (a for a in state.accounts.values() if a.service == DROPBOX and a.namespace_id == namespace), None
+    )
+    if owner is None or not (
+        owner.id == caller.account.id
+        or (owner.team_id is not None and owner.team_id == caller.account.team_id)
+    ):
+        return None
+    tree_id = state.tree_id(owner)
+    return replace(caller, tree_id=tree_id, tree=state.trees[tree_id]), slash + rest
 
 
 def _components(path: str) -> list[str] | None:
@@ -249,6 +286,10 @@ def list_folder(caller: Caller, arg: Any, request: Request) -> Any:
             dropbox_bad_request(route, f"request body: limit: {limit} is not within range [1, 2000]")
         )
     _check_path(path, route, allow_root=True)
+    resolved = in_namespace(caller, emulator_state(request), path)
+    if resolved is None:
+        return dropbox_route_error("path", "not_found")
+    caller, path = resolved
     node = lookup(caller.tree, path)
     if node == "malformed":
         return dropbox_route_error("path", "malformed_path")
@@ -258,6 +299,8 @@ def list_folder(caller: Caller, arg: Any, request: Request) -> Any:
         return dropbox_route_error("path", "not_folder")
     children = node.walk() if recursive else sorted(node.children.values(), key=lambda n: n.name.lower())
     ids = [child.id for child in children]
+    if recursive and node is not caller.tree.root:
+        ids.insert(0, node.id)  # Dropbox lists the folder itself first (not the root, which has no entry)
     return _page(caller, request, ids, 0, limit)
 
 
@@ -288,19 +331,29 @@ def get_metadata(caller: Caller, arg: Any, request: Request) -> Any:
     """files/get_metadata."""
     route = "files/get_metadata"
     path = _field(arg, "path", route)
-    _check_path(path, route, allow_root=False)
-    node = _existing(caller, path, "path")
-    return node if isinstance(node, Response) else metadata(node)
+    _check_path(path, route, allow_root=False, allow_rev=True)
+    found = _readable(caller, emulator_state(request), path)
+    if isinstance(found, Response):
+        return found
+    node, revision = found
+    return metadata(node, revision=revision)
 
 
-def _existing(caller: Caller, path: str, tag: str) -> Node | Response:
-    """The non-root node at ``path``, or the route error (under ``tag``) for a malformed or missing path."""
+def _readable(caller: Caller, state: EmulatorState, path: str) -> tuple[Node, Revision | None] | Response:
+    """The node at a read path (``rev:`` included: then also the revision), or the route's 409 error."""
+    if path.startswith("rev:"):
+        found = caller.tree.find_revision(path[4:])
+        return found if found is not None else dropbox_route_error("path", "not_found")
+    resolved = in_namespace(caller, state, path)
+    if resolved is None:
+        return dropbox_route_error("path", "not_found")
+    caller, path = resolved
     node = lookup(caller.tree, path)
     if node == "malformed":
-        return dropbox_route_error(tag, "malformed_path")
+        return dropbox_route_error("path", "malformed_path")
     if node is None or isinstance(node, str) or node is caller.tree.root:
-        return dropbox_route_error(tag, "not_found")
-    return node
+        return dropbox_route_error("path", "not_found")
+    return node, None
 
 
 def create_folder(caller: Caller, arg: Any, request: Request) -> Any:
@@ -309,6 +362,10 @@ def create_folder(caller: Caller, arg: Any, request: Request) -> Any:
     path = _field(arg, "path", route)
     autorename = _field(arg, "autorename", route, False, bool)
     _check_path(path, route, allow_root=False)
+    resolved = in_namespace(caller, emulator_state(request), path)
+    if resolved is None:
+        return dropbox_route_error("path", "no_write_permission")
+    caller, path = resolved
     parent, name = _ensure_parent(caller.tree, path)
     if parent is None:
         if name == "malformed_path":
@@ -329,6 +386,10 @@ def delete(caller: Caller, arg: Any, request: Request) -> Any:
     route = "files/delete_v2"
     path = _field(arg, "path", route)
     _check_path(path, route, allow_root=False)
+    resolved = in_namespace(caller, emulator_state(request), path)
+    if resolved is None:
+        return dropbox_route_error("path_lookup", "not_found")
+    caller, path = resolved
     node = lookup(caller.tree, path)
     if node == "malformed" or node is caller.tree.root:
         return dropbox_route_error("path_lookup", "malformed_path")
@@ -338,6 +399,16 @@ def delete(caller: Caller, arg: Any, request: Request) -> Any:
     caller.tree.remove(node)
     emulator_state(request).changed()
     return {"metadata": data}
+
+
+def _existing(caller: Caller, path: str, tag: str) -> Node | Response:
+    """The non-root node at ``path``, or the route error (under ``tag``) for a malformed or missing path."""
+    node = lookup(caller.tree, path)
+    if node == "malformed":
+        return dropbox_route_error(tag, "malformed_path")
+    if node is None or isinstance(node, str) or node is caller.tree.root:
+        return dropbox_route_error(tag, "not_found")
+    return node
 
 
 def _relocate(caller: Caller, arg: Any, request: Request, route: str, keep_source: bool) -> Any:
@@ -391,12 +462,20 @@ def commit_file(  # noqa: PLR0917
     sha1: str,
     content_hash: str,
     session_id: str | None,
+    state: EmulatorState,
 ) -> Response:
     """Write ``content`` at commit["path"] honouring mode/autorename; the file metadata or a route error."""
     path = _field(commit, "path", route)
     mode, rev = _mode(commit.get("mode", "add"))
     autorename = bool(commit.get("autorename", False))
     _check_path(path, route, allow_root=False)
+    resolved = in_namespace(caller, state, path)
+    if resolved is None:
+        if session_id is None:
+            error = {".tag": "path", "reason": {".tag": "no_write_permission"}, "upload_session_id": ""}
+            return dropbox_error(409, "path/no_write_permission", error)
+        return dropbox_route_error("path", "no_write_permission")
+    caller, path = resolved
 
     def conflict(kind: str) -> Response:
         if session_id is None:
@@ -483,7 +562,7 @@ async def upload(request: Request) -> Response:
         return dropbox_route_error("content_hash_mismatch")
     state = emulator_state(request)
     with state.lock:
-        response = commit_file(caller, arg, route, content, sha1, content_hash, None)
+        response = commit_file(caller, arg, route, content, sha1, content_hash, None, state)
         state.changed()
     return response
 
@@ -598,7 +677,7 @@ async def session_finish(request: Request) -> Response:
 
     data, sha1, content_hash = await asyncio.to_thread(compute) if found.offset > LARGE else compute()
     with state.lock:
-        response = commit_file(caller, commit, route, data, sha1, content_hash, found.session_id)
+        response = commit_file(caller, commit, route, data, sha1, content_hash, found.session_id, state)
         state.changed()
     return response
 
@@ -609,17 +688,17 @@ async def download(request: Request) -> Response:
     arg = _content_arg(request, route)
     caller = dropbox_caller(request, route)
     path = _field(arg, "path", route)
-    _check_path(path, route, allow_root=False)
-    with emulator_state(request).lock:
-        node = lookup(caller.tree, path)
-        if node == "malformed":
-            return dropbox_route_error("path", "malformed_path")
-        if node is None or isinstance(node, str) or node is caller.tree.root:
-            return dropbox_route_error("path", "not_found")
+    _check_path(path, route, allow_root=False, allow_rev=True)
+    state = emulator_state(request)
+    with state.lock:
+        found = _readable(caller, state, path)
+        if isinstance(found, Response):
+            return found
+        node, revision = found
         if node.folder:
             return dropbox_route_error("path", "not_file")
-        result = json.dumps(metadata(node, tagged=False), ensure_ascii=True)
-        content = node.content
+        result = json.dumps(metadata(node, tagged=False, revision=revision), ensure_ascii=True)
+        content = (revision or node).content
     return bytes_response(content, request.headers.get("range"), {"Dropbox-API-Result": result})
 
 

@@ -11,6 +11,11 @@ from typing import Any
 
 from dropbox_box_provider.content_hash import dropbox_content_hash
 
+# Earlier revisions a file keeps for ``rev:`` paths, bounded in count and bytes: the emulator holds file
+# bytes in memory, and benchmarks overwrite large files again and again.
+MAX_REVISIONS = 10
+MAX_REVISION_BYTES = 64 * 1024 * 1024
+
 
 class Node:
     """A file or folder; files keep their bytes in memory (one immutable ``bytes`` per version)."""
@@ -26,6 +31,7 @@ class Node:
         "name",
         "parent",
         "rev",
+        "revisions",
         "sha1",
         "version",
         "version_id",
@@ -37,6 +43,7 @@ class Node:
         self.folder = folder
         self.parent = parent
         self.children: dict[str, Node] = {}
+        self.revisions: dict[str, Revision] = {}
         self.content = b""
         self.sha1 = hashlib.sha1(b"", usedforsecurity=False).hexdigest()
         self.content_hash = dropbox_content_hash(b"")
@@ -54,7 +61,15 @@ class Node:
         return sum(child.size for child in self.children.values())
 
     def set_content(self, content: bytes, sha1: str | None = None, content_hash: str | None = None) -> None:
-        """Replace the bytes, recompute both services' hashes and start a new version."""
+        """Replace the bytes, recompute both services' hashes, start a new version (keeping the old one)."""
+        if self.version:
+            self.revisions[self.rev] = Revision(
+                self.rev, self.content, self.sha1, self.content_hash, self.modified_at
+            )
+            while len(self.revisions) > MAX_REVISIONS or (
+                self.revisions and sum(len(r.content) for r in self.revisions.values()) > MAX_REVISION_BYTES
+            ):
+                del self.revisions[next(iter(self.revisions))]
         self.content = content
         self.sha1 = sha1 or hashlib.sha1(content, usedforsecurity=False).hexdigest()
         self.content_hash = content_hash or dropbox_content_hash(content)
@@ -90,12 +105,38 @@ class Node:
                 yield from child.walk()
 
 
+class Revision:
+    """An earlier version of a file, reachable through a Dropbox ``rev:`` path."""
+
+    __slots__ = ("content", "content_hash", "modified_at", "rev", "sha1")
+
+    def __init__(self, rev: str, content: bytes, sha1: str, content_hash: str, modified_at: float) -> None:
+        self.rev = rev
+        self.content = content
+        self.sha1 = sha1
+        self.content_hash = content_hash
+        self.modified_at = modified_at
+
+
 class Tree:
-    """One account's files: a root folder plus an id index."""
+    """One account's files: a root folder, an id index, and the trash (Box deletes move items there)."""
 
     def __init__(self, root_id: str) -> None:
         self.root = Node(root_id, "", True, None)
         self.index: dict[str, Node] = {root_id: self.root}
+        self.trash: dict[str, tuple[Node, str, float]] = {}  # item id -> (item, former parent id, when)
+        self.trashed: dict[str, Node] = {}  # every id inside the trash (items and their contents)
+
+    def find_revision(self, rev: str) -> tuple[Node, Revision | None] | None:
+        """The live file holding ``rev`` as its current (None) or an earlier revision."""
+        for node in self.index.values():
+            if node.folder:
+                continue
+            if node.rev == rev:
+                return node, None
+            if rev in node.revisions:
+                return node, node.revisions[rev]
+        return None
 
     def add(self, parent: Node, name: str, folder: bool, node_id: str) -> Node:
         """Create a child; the caller has checked the name is free."""
@@ -141,6 +182,31 @@ class Tree:
                 return True
             current = current.parent
         return False
+
+    def move_to_trash(self, node: Node) -> None:
+        """Box delete: detach ``node`` with its contents into the trash, restorable by id."""
+        parent_id = node.parent.id if node.parent is not None else self.root.id
+        self.remove(node)
+        self.trash[node.id] = (node, parent_id, time.time())
+        self.trashed[node.id] = node
+        for child in node.walk():
+            self.trashed[child.id] = child
+
+    def restore(self, node: Node, parent: Node, name: str) -> None:
+        """Put a trashed item (and its contents) back under ``parent`` as ``name``."""
+        del self.trash[node.id]
+        for item in [node, *node.walk()]:
+            self.trashed.pop(item.id, None)
+            self.index[item.id] = item
+        node.name, node.parent = name, parent
+        parent.children[name.lower()] = node
+        parent.modified_at = time.time()
+
+    def purge(self, node: Node) -> None:
+        """Delete a trashed item for good."""
+        del self.trash[node.id]
+        for item in [node, *node.walk()]:
+            self.trashed.pop(item.id, None)
 
     def to_json(self) -> dict[str, Any]:
         """Serializable form (file bytes as base64) for --state persistence."""

@@ -250,7 +250,7 @@ def exchange_code(
             refresh = _new_refresh(state, BOX, app.client_id, account.id, family, code.scope)
             state.changed()
             return _box_token_body(access, refresh)
-        scope = code.scope or DROPBOX_DEFAULT_SCOPE
+        scope = code.scope or (" ".join(app.scopes) if app.scopes is not None else DROPBOX_DEFAULT_SCOPE)
         access = _new_access(state, DROPBOX, app.client_id, account.id, family, scope, team=app.team)
         body: dict[str, Any] = {
             "access_token": access.token,

@@ -28,6 +28,13 @@ HOSTS: dict[str, tuple[str, str]] = {
 }
 CONTROL_PREFIX = "/_emulator/"
 
+# Errors a fault can inject by name: (service, HTTP status).
+FAULT_ERRORS: dict[str, tuple[str, int]] = {
+    "too_many_write_operations": (DROPBOX, 409),
+    "parts_mismatch": (BOX, 400),
+}
+TOO_MANY_WRITES = "too_many_write_operations"
+
 
 def classify(path: str) -> tuple[str, str] | None:
     """(service, route) of a host-prefixed path, e.g. /api.box.com/2.0/users/me -> (box, /2.0/users/me)."""
@@ -42,8 +49,39 @@ def classify(path: str) -> tuple[str, str] | None:
     return service, route
 
 
-def fault_response(service: str, fault: Fault) -> Response:
-    """The error answer for an injected status, in the service's shape."""
+def dropbox_too_many_writes(route: str) -> Response:
+    """409 ``too_many_write_operations`` nested where each route's error union carries it (per the stone
+    types of dropbox-sdk-python: UploadError.path is UploadWriteFailed{reason: WriteError}, DeleteError's
+    path_write, UploadSessionFinishError.path and CreateFolderError.path are WriteError)."""
+    leaf = {".tag": TOO_MANY_WRITES}
+    if route.endswith("/files/upload"):
+        error: dict[str, Any] = {".tag": "path", "reason": leaf, "upload_session_id": ""}
+        return dropbox_error(409, f"path/{TOO_MANY_WRITES}", error)
+    wrapper = next(
+        (
+            tag
+            for suffix, tag in (
+                ("/files/upload_session/finish", "path"),
+                ("/files/create_folder_v2", "path"),
+                ("/files/delete_v2", "path_write"),
+                ("/files/delete", "path_write"),
+            )
+            if route.endswith(suffix)
+        ),
+        None,
+    )
+    if wrapper is None:
+        return dropbox_error(409, TOO_MANY_WRITES, leaf)
+    return dropbox_error(409, f"{wrapper}/{TOO_MANY_WRITES}", {".tag": wrapper, wrapper: leaf})
+
+
+def fault_response(service: str, fault: Fault, route: str = "") -> Response:
+    """The error answer for an injected status or named error, in the service's shape."""
+    if fault.error == TOO_MANY_WRITES and service == DROPBOX:
+        return dropbox_too_many_writes(route)
+    if fault.error == "parts_mismatch" and service == BOX:
+        message = "Not all parts have been processed yet; list the parts and retry the commit"
+        return box_error(400, "parts_mismatch", message)
     status = fault.status or 500
     headers: dict[str, str] = {}
     if status == 429:
@@ -104,8 +142,8 @@ class FaultsAndStats:
                 self.state.count_route(service, route, 0)
                 await drop_connection(send)
                 return
-            if fault.status is not None:
-                response = fault_response(service, fault)
+            if fault.status is not None or fault.error is not None:
+                response = fault_response(service, fault, route)
                 self.state.count_route(service, route, response.status_code)
                 await response(scope, receive, send)
                 return

@@ -60,6 +60,12 @@ def dropbox_auth_error(tag: str) -> Response:
     return dropbox_error(401, tag, {".tag": tag}, {"WWW-Authenticate": DROPBOX_WWW_AUTHENTICATE})
 
 
+def dropbox_missing_scope(required_scope: str) -> Response:
+    """Dropbox's 401 for a token granted without the scope the route needs."""
+    error = {".tag": "missing_scope", "required_scope": required_scope}
+    return dropbox_error(401, "missing_scope", error, {"WWW-Authenticate": DROPBOX_WWW_AUTHENTICATE})
+
+
 def box_error(
     status: int,
     code: str,

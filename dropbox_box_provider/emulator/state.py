@@ -32,6 +32,11 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "box_refresh_grace": False,
     "code_ttl": 30.0,
     "box_commit_pending": 0,
+    # Seconds a pre-signed dl.boxcloud.com link stays valid; a stale link answers 403.
+    "box_download_link_ttl": 900.0,
+    # Upload sessions for files below this size get 8 MiB parts; each 4x larger band doubles the part size
+    # (so 1 GB gets 32 MiB parts, as Box answers); tests lower it to see the growth with small files.
+    "box_part_size_threshold": float(128 * 1024 * 1024),
 }
 
 _ALNUM = string.ascii_letters + string.digits
@@ -56,6 +61,10 @@ class App:
     team: bool = False
     team_id: str | None = None
     service_account_id: str | None = None
+    # Dropbox: the permissions ticked in the App Console (None: every scope), and App folder access
+    # (the app sees only its own folder, modelled as a tree of its own per account).
+    scopes: list[str] | None = None
+    app_folder: bool = False
 
 
 @dataclass
@@ -136,6 +145,7 @@ class Fault:
     delay: float | None = None
     drop: bool = False
     count: int = 1
+    error: str | None = None
 
 
 @dataclass
@@ -202,7 +212,7 @@ class EmulatorState:
             self.dropbox_sessions: dict[str, DropboxUploadSession] = {}
             self.box_sessions: dict[str, BoxUploadSession] = {}
             self.cursors: dict[str, dict[str, Any]] = {}
-            self.download_links: dict[str, tuple[str, bytes]] = {}
+            self.download_links: dict[str, tuple[str, bytes, float]] = {}  # token -> (name, bytes, expiry)
             self.faults: list[Fault] = []
             self.stats: dict[str, Any] = empty_stats()
             self.next_box_id = 1000000

@@ -18,20 +18,24 @@ from typing import TYPE_CHECKING, Any, ClassVar, cast
 import httpx
 from airflow.sdk import BaseHook
 
-from dropbox_box_provider.auth import flows, services, transport
+from dropbox_box_provider.auth import flows, masking, services, transport
 from dropbox_box_provider.auth.config import AuthConfig, Service
 from dropbox_box_provider.auth.fields import CONN_TYPE_SERVICE
 from dropbox_box_provider.auth.manager import TokenManager
 from dropbox_box_provider.auth.tokens import TokenSet
 from dropbox_box_provider.errors import AuthConfigError, DropboxBoxError, InvalidArgument, TransportError
 from dropbox_box_provider.forms import connection_form_widgets, hook_field_behaviour
+from dropbox_box_provider.store.lease import LeaseSettings
+from dropbox_box_provider.store.urls import url_secrets
 from dropbox_box_provider.wording import duration
 
 if TYPE_CHECKING:
     from dropbox_box_provider.store.base import TokenStore
 
 # Dropbox 401 tags that a new token cannot cure (everything else on a 401 means "token not accepted").
-_NOT_TOKEN_PROBLEMS = frozenset({"missing_scope", "user_suspended", "route_access_denied", "no_permission"})
+_NOT_TOKEN_PROBLEMS = frozenset(
+    {"missing_scope", "user_suspended", "route_access_denied", "no_permission", *services.SELECT_ERRORS}
+)
 
 _MANAGERS: dict[str, TokenManager] = {}
 _MANAGERS_LOCK = threading.Lock()
@@ -56,12 +60,20 @@ def mask_secrets(*values: str | None) -> None:
             _MASKED.add(value)
 
 
+masking.register(
+    mask_secrets
+)  # secrets the OAuth engine reads from files (Box app config) reach Airflow's masker
+
+
 def manager_for(store: TokenStore) -> TokenManager:
     """The process's one TokenManager of ``store`` (keyed by its URL), so hooks share the token cache."""
     with _MANAGERS_LOCK:
         manager = _MANAGERS.get(store.url)
         if manager is None or manager.store is not store:
-            manager = _MANAGERS[store.url] = TokenManager(store)
+            from dropbox_box_provider.provider_config import lease_seconds
+
+            lease = LeaseSettings(seconds=lease_seconds())
+            manager = _MANAGERS[store.url] = TokenManager(store, lease=lease)
         return manager
 
 
@@ -200,14 +212,16 @@ class BaseOAuthHook(BaseHook, abc.ABC):
     def get_auth_config(self) -> AuthConfig:
         """The connection's parsed auth fields (read once per hook); secrets are registered for masking."""
         if self._auth_config is None:
+            from dropbox_box_provider.provider_config import default_refresh_margin
+
             connection = self.get_connection(self.conn_id)
             self._check_conn_type(getattr(connection, "conn_type", None))
-            config = AuthConfig.from_connection(connection, service=self.service)
+            config = AuthConfig.from_connection(
+                connection, service=self.service, default_refresh_margin=default_refresh_margin()
+            )
             secrets = list(config.secrets_to_mask())
-            location = config.oauth_settings_location
-            if location and "://" in location:
-                with contextlib.suppress(ValueError):
-                    secrets.append(httpx.URL(location).password or "")
+            if config.oauth_settings_location:
+                secrets += url_secrets(config.oauth_settings_location)
             mask_secrets(*secrets)
             self._auth_config = config
         return self._auth_config
@@ -249,6 +263,8 @@ class BaseOAuthHook(BaseHook, abc.ABC):
                 ],
                 self.conn_id,
             )
+        if config.uses_static_token:  # used as given: no store, no key, no refresh
+            return TokenSet(access_token=config.access_token or "")
         tokens = self.token_manager.get_valid_token(self.conn_id, config)
         mask_secrets(tokens.access_token, tokens.refresh_token)
         return tokens
@@ -263,6 +279,8 @@ class BaseOAuthHook(BaseHook, abc.ABC):
 
     def invalidate_token(self, access_token: str) -> None:
         """After a 401: mark ``access_token`` expired so the next ``get_access_token`` refreshes."""
+        if self.get_auth_config().uses_static_token:
+            return
         self.token_manager.invalidate(self.conn_id, access_token, self.get_auth_config())
 
     # ------------------------------------------------------------------ HTTP
@@ -446,8 +464,9 @@ class BaseOAuthHook(BaseHook, abc.ABC):
         raises; the message carries no secret."""
         name = services.endpoints_for(self.service).display_name
         try:
-            who = self.describe_account()
-            tokens = self.get_token_set()
+            with transport.quick_answer():  # the Test button answers within seconds, DNS failures at once
+                who = self.describe_account()
+                tokens = self.get_token_set()
             remaining = tokens.expires_in()
             if remaining is None:
                 expiry = "the access token has no expiry"

@@ -23,9 +23,10 @@ GLOB_CHARS = frozenset("*?[")
 def aware_time(value: datetime | str | float | None) -> datetime | None:
     """An aware datetime from a datetime, ISO-8601 text (a rendered template) or Unix seconds.
 
-    ``None`` and empty text mean "no time"; a naive datetime is taken as UTC.
+    ``None``, empty text and ``"None"`` (a template such as ``{{ prev_start_date_success }}`` on the first
+    run) mean "no time"; a naive datetime is taken as UTC.
     """
-    if value is None or (isinstance(value, str) and not value.strip()):
+    if value is None or (isinstance(value, str) and value.strip() in ("", "None")):
         return None
     if isinstance(value, datetime):
         parsed = value

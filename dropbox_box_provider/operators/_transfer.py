@@ -6,9 +6,11 @@ from __future__ import annotations
 import abc
 import contextlib
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, ClassVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from airflow.sdk import BaseOperator
 
@@ -19,6 +21,27 @@ from dropbox_box_provider.operators._local import local_sources, local_target
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def transfer_limit(given: int | None) -> int:
+    """Files moved at once: the operator's ``max_concurrent_transfers``, else ``[dropbox_box]``'s."""
+    if given is not None:
+        return max(1, int(given))
+    from dropbox_box_provider.provider_config import max_concurrent_transfers
+
+    return max_concurrent_transfers()
+
+
+def map_concurrently(func: Callable[[T], R], items: Sequence[T], limit: int) -> list[R]:
+    """``[func(i) for i in items]`` with up to ``limit`` calls at once, results in ``items`` order; the
+    first failure is raised after the calls already started have finished."""
+    if limit <= 1 or len(items) <= 1:
+        return [func(item) for item in items]
+    with ThreadPoolExecutor(max_workers=min(limit, len(items))) as pool:
+        return list(pool.map(func, items))
 
 
 def summary(entry: RemoteEntry, keys: tuple[str, ...]) -> dict[str, Any]:
@@ -41,20 +64,30 @@ class _RemoteFilesOperator(BaseOperator, abc.ABC):
 
 
 class RemoteUploadOperator(_RemoteFilesOperator):
-    """Upload ``local_path`` (a file, or a glob of files) to ``remote_path``; returns the files' metadata."""
+    """Upload ``local_path`` (a file, or a glob of files) to ``remote_path``; returns the files' metadata.
+    ``max_concurrent_transfers`` (default ``[dropbox_box] max_concurrent_transfers``) files move at once."""
 
     template_fields: Sequence[str] = ("local_path", "remote_path", "conn_id")
     ui_color = "#cfe2ff"
     summary_keys: ClassVar[tuple[str, ...]]
 
     def __init__(
-        self, *, local_path: str, remote_path: str, conn_id: str, overwrite: bool = False, **kwargs: Any
+        self,
+        *,
+        local_path: str,
+        remote_path: str,
+        conn_id: str,
+        overwrite: bool = False,
+        max_concurrent_transfers: int | None = None,
+        **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.local_path = local_path
         self.remote_path = remote_path
         self.conn_id = conn_id
         self.overwrite = overwrite
+        self.max_concurrent_transfers = max_concurrent_transfers
+        self.remote_entries: list[dict[str, Any]] = []  # what moved, for the "Open in ..." link
 
     def execute(self, context: Context) -> list[dict[str, Any]]:
         """Upload every matching file (the hook verifies each one's hash)."""
@@ -66,11 +99,15 @@ class RemoteUploadOperator(_RemoteFilesOperator):
             with contextlib.suppress(NotFound):  # an existing folder's path means "into it", '/' or not
                 into_folder = files.info(remote).kind == "folder"
         target = remote.rstrip("/") + "/" if into_folder else remote
-        uploaded = []
-        for source in sources:
+
+        def upload(source: Path) -> RemoteEntry:
             entry = files.upload_file(source, target, overwrite=self.overwrite)
             self.log.info("Uploaded %s to %s %s (id %s)", source, self.service_name, entry.path, entry.id)
-            uploaded.append(summary(entry, self.summary_keys))
+            return entry
+
+        entries = map_concurrently(upload, sources, transfer_limit(self.max_concurrent_transfers))
+        self.remote_entries = [dict(entry.raw) for entry in entries]
+        uploaded = [summary(entry, self.summary_keys) for entry in entries]
         if not sources:
             self.log.info("No local file matches %r; nothing to upload", self.local_path)
         return uploaded
@@ -80,6 +117,7 @@ class RemoteDownloadOperator(_RemoteFilesOperator):
     """Download ``remote_path`` (a file, or a glob in its last segment) to ``local_path`` (a folder for a
     glob). ``modified_after`` (datetime or ISO text, e.g. ``"{{ prev_start_date_success or '' }}"``) keeps
     only newer files; ``overwrite=False`` keeps existing local files. Returns the local paths written.
+    ``max_concurrent_transfers`` (default ``[dropbox_box] max_concurrent_transfers``) files move at once.
     """
 
     template_fields: Sequence[str] = ("remote_path", "local_path", "conn_id", "modified_after")
@@ -93,6 +131,7 @@ class RemoteDownloadOperator(_RemoteFilesOperator):
         conn_id: str,
         overwrite: bool = True,
         modified_after: datetime | str | None = None,
+        max_concurrent_transfers: int | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -101,6 +140,8 @@ class RemoteDownloadOperator(_RemoteFilesOperator):
         self.conn_id = conn_id
         self.overwrite = overwrite
         self.modified_after = modified_after
+        self.max_concurrent_transfers = max_concurrent_transfers
+        self.remote_entries: list[dict[str, Any]] = []  # what moved, for the "Open in ..." link
 
     def execute(self, context: Context) -> list[str]:
         """Download each matching file; a missing single file is an error, not "nothing new"."""
@@ -110,15 +151,20 @@ class RemoteDownloadOperator(_RemoteFilesOperator):
         if pattern is None:
             files.info(remote)  # NotFound for a missing file
         entries = find_files(files, remote, aware_time(self.modified_after))
-        written = []
-        for entry in entries:
+
+        def download(entry: RemoteEntry) -> str | None:
             target = local_target(self.local_path, entry.name, into_folder=pattern is not None)
             if target.exists() and not self.overwrite:
                 self.log.info("Keeping existing %s (overwrite=False)", target)
-                continue
+                return None
             files.download_file(entry.ref, target)
             self.log.info("Downloaded %s %s (id %s) to %s", self.service_name, entry.path, entry.id, target)
-            written.append(str(target))
+            return str(target)
+
+        done = map_concurrently(download, entries, transfer_limit(self.max_concurrent_transfers))
+        moved = [entry for entry, path in zip(entries, done, strict=True) if path is not None]
+        self.remote_entries = [dict(entry.raw) for entry in moved]
+        written = [path for path in done if path is not None]
         if not entries:
             self.log.info(
                 "No %s file matches %r (modified after %s)", self.service_name, remote, self.modified_after

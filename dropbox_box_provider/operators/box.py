@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from dropbox_box_provider.errors import InvalidArgument
+from dropbox_box_provider.operators._aliases import renamed
 from dropbox_box_provider.operators._transfer import RemoteDownloadOperator, RemoteUploadOperator
+from dropbox_box_provider.operators.links import BoxFileLink
 
 if TYPE_CHECKING:
     from dropbox_box_provider.hooks.box import BoxHook
@@ -22,17 +25,31 @@ def _hook(conn_id: str) -> BoxHook:
 class BoxUploadOperator(RemoteUploadOperator):
     """Upload ``local_path`` (a file, or a glob of files) to ``remote_path``: a folder id, a folder path
     (missing folders are created; always a folder when ``local_path`` is a glob or it ends with ``/``), or
-    the file's full path. ``overwrite=True`` uploads a new version of an existing file, otherwise it fails
-    when the content differs.
+    the file's full path. ``overwrite=True`` uploads a new version of an existing file, otherwise it fails.
 
-    Returns the uploaded files' metadata (id, name, size, sha1).
+    Returns the uploaded files' metadata (id, name, size, sha1). ``box_conn_id`` and ``box_path`` (the
+    apache-airflow-providers-box names) are accepted for ``conn_id`` and ``remote_path``, with a warning.
     """
 
     service_name = "Box"
+    operator_extra_links = (BoxFileLink(),)
     summary_keys = SUMMARY_KEYS
 
-    def __init__(self, *, conn_id: str = "box_default", **kwargs: Any) -> None:
-        super().__init__(conn_id=conn_id, **kwargs)
+    def __init__(
+        self,
+        *,
+        conn_id: str = "box_default",
+        remote_path: str | None = None,
+        box_conn_id: str | None = None,
+        box_path: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        owner = type(self).__name__
+        conn_id = renamed(owner, "box_conn_id", box_conn_id, "conn_id", conn_id, default="box_default")
+        remote_path = renamed(owner, "box_path", box_path, "remote_path", remote_path)
+        if remote_path is None:
+            raise InvalidArgument(f"{owner} needs remote_path= (the Box folder or file to upload to)")
+        super().__init__(conn_id=conn_id, remote_path=remote_path, **kwargs)
 
     def get_hook(self) -> BoxHook:
         return _hook(self.conn_id)
@@ -43,12 +60,27 @@ class BoxUploadOperator(RemoteUploadOperator):
 
 
 class BoxDownloadOperator(RemoteDownloadOperator):
-    """Download from Box: ``remote_path`` is a file path or id, or a glob such as ``/reports/*.csv``."""
+    """Download from Box: ``remote_path`` is a file path or id, or a glob such as ``/reports/*.csv``.
+    ``box_conn_id`` and ``box_path`` (apache-airflow-providers-box names) are accepted, with a warning."""
 
     service_name = "Box"
+    operator_extra_links = (BoxFileLink(),)
 
-    def __init__(self, *, conn_id: str = "box_default", **kwargs: Any) -> None:
-        super().__init__(conn_id=conn_id, **kwargs)
+    def __init__(
+        self,
+        *,
+        conn_id: str = "box_default",
+        remote_path: str | None = None,
+        box_conn_id: str | None = None,
+        box_path: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        owner = type(self).__name__
+        conn_id = renamed(owner, "box_conn_id", box_conn_id, "conn_id", conn_id, default="box_default")
+        remote_path = renamed(owner, "box_path", box_path, "remote_path", remote_path)
+        if remote_path is None:
+            raise InvalidArgument(f"{owner} needs remote_path= (the Box file, id or glob to download)")
+        super().__init__(conn_id=conn_id, remote_path=remote_path, **kwargs)
 
     def get_hook(self) -> BoxHook:
         return _hook(self.conn_id)

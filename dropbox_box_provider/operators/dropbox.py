@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from dropbox_box_provider.operators._transfer import RemoteDownloadOperator, RemoteUploadOperator
+from dropbox_box_provider.operators.links import DropboxFileLink
 
 if TYPE_CHECKING:
     from dropbox_box_provider.hooks.dropbox import DropboxHook
@@ -28,6 +29,7 @@ class DropboxUploadOperator(RemoteUploadOperator):
     """
 
     service_name = "Dropbox"
+    operator_extra_links = (DropboxFileLink(),)
     summary_keys = SUMMARY_KEYS
 
     def __init__(self, *, conn_id: str = "dropbox_default", **kwargs: Any) -> None:
@@ -41,6 +43,7 @@ class DropboxDownloadOperator(RemoteDownloadOperator):
     """Download from Dropbox: ``remote_path`` is a file path or a glob such as ``/inbox/*.csv``."""
 
     service_name = "Dropbox"
+    operator_extra_links = (DropboxFileLink(),)
 
     def __init__(self, *, conn_id: str = "dropbox_default", **kwargs: Any) -> None:
         super().__init__(conn_id=conn_id, **kwargs)

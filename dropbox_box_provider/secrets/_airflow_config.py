@@ -31,9 +31,14 @@ def get_option(section: str, key: str) -> str:
     return str(value or "").strip()
 
 
+#: What Airflow 3.3's task SDK returns for an unset ``[core] fernet_key``: its config template's placeholder.
+UNSET_FERNET_KEY = "{FERNET_KEY}"
+
+
 def fernet_key() -> str:
-    """``[core] fernet_key`` ('' when unset)."""
-    return get_option("core", "fernet_key")
+    """``[core] fernet_key`` ('' when unset, including the unexpanded ``{FERNET_KEY}`` template value)."""
+    value = get_option("core", "fernet_key")
+    return "" if value == UNSET_FERNET_KEY else value
 
 
 def is_server_process() -> bool:

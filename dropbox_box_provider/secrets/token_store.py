@@ -32,6 +32,7 @@ KNOWN_KWARGS = ("store", "key", "connections_only_from_store")
 _TRUE = ("true", "1", "yes", "on")
 _FALSE = ("false", "0", "no", "off", "")
 _WARNED: set[str] = set()
+_MASKED_URL_SECRETS: set[str] = set()
 _WARNED_MUTEX = threading.Lock()
 
 
@@ -42,6 +43,20 @@ def _warn_once(message: str) -> None:
             return
         _WARNED.add(message)
     log.warning("%s", message)
+
+
+def _mask_url_secrets(url: str) -> None:
+    """Register the store URL's passwords (userinfo, ``password``/``sslpassword``) with Airflow's masker."""
+    from dropbox_box_provider.store.urls import url_secrets
+
+    found = [secret for secret in url_secrets(url) if secret not in _MASKED_URL_SECRETS]
+    if not found:
+        return
+    from airflow.sdk.log import mask_secret
+
+    for secret in found:
+        mask_secret(secret)
+        _MASKED_URL_SECRETS.add(secret)
 
 
 def _parse_flag(name: str, value: Any) -> tuple[bool, str | None]:
@@ -69,7 +84,7 @@ class TokenStoreBackend(BaseSecretsBackend):
         **unknown: Any,
     ) -> None:
         super().__init__()
-        self.store_location = (store or "").strip() or None
+        self.store_location = (store or "").strip() or _default_token_store()
         self._key = (key or "").strip() or None
         self.connections_only_from_store, flag_problem = _parse_flag(
             "connections_only_from_store", connections_only_from_store
@@ -157,13 +172,15 @@ class TokenStoreBackend(BaseSecretsBackend):
         """Open the store; TokenStoreError carries the bare problem (callers log and wrap it)."""
         if self._config_problem:
             raise TokenStoreError(self._config_problem)
+        if self.store_location:  # on use, not in __init__: Airflow builds backends while it initialises
+            _mask_url_secrets(self.store_location)
         key = self.key
         if not key:
             from dropbox_box_provider.store.crypto import GENERATE_KEY_HINT
 
             raise TokenStoreError(
-                "no encryption key: set the backend kwarg `key` (or Airflow's [core] fernet_key); "
-                + GENERATE_KEY_HINT
+                "no encryption key is configured: set [core] fernet_key or the backend's key (the backend "
+                "kwarg `key`); " + GENERATE_KEY_HINT
             )
         from dropbox_box_provider.store.factory import open_store
 
@@ -303,7 +320,14 @@ def resolve_token_store(config: AuthConfig) -> TokenStore:
         if backend.last_failure is not None or backend.connections_only_from_store:
             return backend.check_store(config.conn_id)
         return backend.token_store()
-    return open_store(None, _require_key(_airflow_config.fernet_key(), config))
+    return open_store(_default_token_store(), _require_key(_airflow_config.fernet_key(), config))
+
+
+def _default_token_store() -> str | None:
+    """``[dropbox_box] token_store`` (None: the sqlite file in AIRFLOW_HOME)."""
+    from dropbox_box_provider.provider_config import default_token_store
+
+    return default_token_store()
 
 
 def _require_key(key: str | None, config: AuthConfig) -> str:
@@ -312,7 +336,7 @@ def _require_key(key: str | None, config: AuthConfig) -> str:
     from dropbox_box_provider.store.crypto import GENERATE_KEY_HINT
 
     raise TokenStoreError(
-        f"no encryption key for the token store of connection {config.conn_id!r}: set Airflow's "
-        "[core] fernet_key (AIRFLOW__CORE__FERNET_KEY) or configure the token store secrets backend with a "
-        f"key; {GENERATE_KEY_HINT}"
+        "no encryption key is configured: set [core] fernet_key or the backend's key (the token store of "
+        f"connection {config.conn_id!r} needs one: AIRFLOW__CORE__FERNET_KEY, or the token store secrets "
+        f"backend's `key` kwarg); {GENERATE_KEY_HINT}"
     )

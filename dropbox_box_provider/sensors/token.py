@@ -20,7 +20,13 @@ from dropbox_box_provider.auth.policy import (
 )
 from dropbox_box_provider.errors import AuthConfigError, TokenStoreError
 from dropbox_box_provider.operators.refresh import as_seconds, oauth_hook_for
-from dropbox_box_provider.triggers.token import OAuthTokenTrigger, meta_payload, read_meta
+from dropbox_box_provider.triggers.token import (
+    OAuthTokenTrigger,
+    StoreRef,
+    meta_payload,
+    read_meta,
+    store_reference,
+)
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -74,8 +80,9 @@ class OAuthTokenSensor(BaseSensorOperator):
         self.max_refresh_token_age = as_seconds(max_refresh_token_age)
         self.deferrable = default_deferrable() if deferrable is None else deferrable
 
-    def _check(self) -> tuple[TokenState, dict[str, Any], str | None]:
-        """The condition now, the XCom metadata, and the store URL a trigger may watch (None: never wait)."""
+    def _check(self) -> tuple[TokenState, dict[str, Any], StoreRef | None]:
+        """The condition now, the XCom metadata, and the reference of the store a trigger may watch (None:
+        never wait); the trigger's kwargs never hold the store's URL."""
         hook = oauth_hook_for(self.conn_id)
         config = hook.get_auth_config()
         base = {"mode": self.condition, "scheme": config.auth_scheme}
@@ -103,9 +110,7 @@ class OAuthTokenSensor(BaseSensorOperator):
             state = meta_due(
                 meta, window=self.window, max_refresh_token_age=self.max_refresh_token_age, now=now
             )
-        from dropbox_box_provider.auth.config import redact_url_password
-
-        return state, base | meta_payload(self.conn_id, meta), redact_url_password(store.url)
+        return state, base | meta_payload(self.conn_id, meta), store_reference(config.oauth_settings_location)
 
     def poke(self, context: Context) -> PokeReturnValue:
         """One look at the store's clear metadata."""
@@ -123,15 +128,15 @@ class OAuthTokenSensor(BaseSensorOperator):
         """Poke/reschedule as any sensor; deferrable: check once, then wait in the triggerer."""
         if not self.deferrable:
             return super().execute(context)
-        state, payload, store_url = self._check()
-        if state.met or store_url is None:
+        state, payload, store_ref = self._check()
+        if state.met or store_ref is None:
             self.log.info("Connection %r is %s: %s", self.conn_id, self.condition, state.reason)
             return payload | {"reason": state.reason}
         self.log.info("Connection %r is not %s (%s); deferring", self.conn_id, self.condition, state.reason)
         self.defer(
             trigger=OAuthTokenTrigger(
                 conn_id=self.conn_id,
-                store_url=store_url,
+                store_ref=store_ref,
                 mode=self.condition,
                 window=self.window,
                 max_refresh_token_age=self.max_refresh_token_age,

@@ -1,13 +1,14 @@
-"""Token store: encrypted per-connection token records with CAS writes and a cross-process lock.
+"""Token store: encrypted per-connection token records with CAS writes and per-connection refresh leases.
 
 Importing this package is cheap; SQLAlchemy and the PostgreSQL driver load only when a SQL store opens.
 """
 
-from dropbox_box_provider.store.base import LockedRecord, RecordMeta, TokenRecord, TokenStore
+from dropbox_box_provider.store.base import KeyRotation, LeaseState, RecordMeta, TokenRecord, TokenStore
 from dropbox_box_provider.store.factory import default_store_path, normalize_store_url, open_store
 
 __all__ = [
-    "LockedRecord",
+    "KeyRotation",
+    "LeaseState",
     "RecordMeta",
     "TokenRecord",
     "TokenStore",

@@ -1,9 +1,8 @@
-"""The TokenStore contract: encrypted token payloads per connection, CAS writes, a cross-process lock."""
+"""The TokenStore contract: encrypted token payloads per connection, CAS writes, per-connection leases."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -39,26 +38,27 @@ class RecordMeta:
     has_connection: bool
 
 
-class LockedRecord(Protocol):
-    """What ``TokenStore.locked`` yields: the record as re-read under the lock, and a write within it.
+@dataclass(frozen=True)
+class LeaseState:
+    """A connection's refresh lease as one short transaction saw it.
 
-    ``record`` raises TokenStoreError when the stored payload cannot be decrypted; ``write`` then refuses
-    unless ``force=True`` (a person re-seeding). Writes are compare-and-swap on ``version``.
+    ``acquired`` is True when the claim that produced this state now holds the lease. ``holder`` is the
+    owner id of the live lease (None when free), ``remaining`` its seconds left by the database's clock,
+    ``version`` the record's version (None while it holds no tokens): waiters watch it to see a refresh land.
     """
 
-    @property
-    def record(self) -> TokenRecord | None: ...
+    acquired: bool
+    holder: str | None
+    remaining: float | None
+    version: int | None
 
-    def write(
-        self,
-        service: str,
-        payload: dict[str, Any],
-        *,
-        expires_at: float | None,
-        refresh_issued_at: float | None,
-        seed_fingerprint: str | None,
-        force: bool = False,
-    ) -> TokenRecord: ...
+
+@dataclass(frozen=True)
+class KeyRotation:
+    """What ``rotate_keys`` did: records re-encrypted, and ids it had to skip because they kept changing."""
+
+    rotated: int
+    skipped: tuple[str, ...] = ()
 
 
 class TokenStore(Protocol):
@@ -66,6 +66,13 @@ class TokenStore(Protocol):
 
     ``read`` returns None when a connection has no tokens (even if a saved connection exists). ``write`` is
     compare-and-swap: ``expected_version`` None means "no tokens stored yet"; a mismatch raises StoreConflict.
+    With ``lease_owner`` the write is also fenced by that owner's lease (LeaseLost when another owner holds
+    it) and releases the lease in the same transaction.
+
+    Leases replace held locks: ``claim_lease``, ``renew_lease`` and ``release_lease`` are each one short
+    committed transaction, so no transaction stays open while a token request is in flight and one slow
+    connection never delays another. Lease times are measured by the database's clock.
+
     ``url`` never shows a password. The payload the TokenManager writes is ``TokenSet.to_dict()`` plus
     bookkeeping keys, so ``TokenSet.from_dict(record.payload)`` gives the live tokens.
     """
@@ -73,8 +80,6 @@ class TokenStore(Protocol):
     url: str
 
     def read(self, conn_id: str) -> TokenRecord | None: ...
-
-    def locked(self, conn_id: str) -> AbstractContextManager[LockedRecord]: ...
 
     def write(
         self,
@@ -87,7 +92,16 @@ class TokenStore(Protocol):
         refresh_issued_at: float | None,
         seed_fingerprint: str | None,
         force: bool = False,
+        lease_owner: str | None = None,
     ) -> TokenRecord: ...
+
+    def lease_state(self, conn_id: str) -> LeaseState: ...
+
+    def claim_lease(self, conn_id: str, owner: str, seconds: float, *, service: str) -> LeaseState: ...
+
+    def renew_lease(self, conn_id: str, owner: str, seconds: float) -> bool: ...
+
+    def release_lease(self, conn_id: str, owner: str) -> None: ...
 
     def delete(self, conn_id: str) -> bool: ...
 
@@ -97,11 +111,19 @@ class TokenStore(Protocol):
 
     def get_connection(self, conn_id: str) -> dict[str, Any] | None: ...
 
-    def rotate_keys(self) -> int: ...
+    def rotate_keys(self) -> KeyRotation: ...
 
     def iter_conn_ids(self) -> Iterator[str]: ...
 
+    def after_fork(self) -> None: ...
+
     def close(self) -> None: ...
+
+
+def service_of_connection(connection: dict[str, Any]) -> str:
+    """The service ("dropbox"/"box") of a saved connection definition, from its conn_type."""
+    conn_type = str(connection.get("conn_type") or connection.get("service") or "")
+    return "box" if conn_type.startswith("box") else conn_type
 
 
 def decrypt_part(cipher: TokenCipher, ciphertext: str, *, conn_id: str, column: str, store_url: str) -> Any:

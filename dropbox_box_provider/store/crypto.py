@@ -10,6 +10,9 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 from dropbox_box_provider.errors import TokenStoreError
 
+NO_KEY_CONFIGURED = "no encryption key is configured: set [core] fernet_key or the backend's key"
+#: Airflow's config template value for an unset ``[core] fernet_key`` (returned as is by the task SDK).
+_UNSET_PLACEHOLDER = "{FERNET_KEY}"
 GENERATE_KEY_HINT = (
     "generate one with `python -c "
     '"from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"`'
@@ -35,11 +38,11 @@ class TokenCipher:
     """
 
     def __init__(self, keys: str | Sequence[str] | None) -> None:
-        self.keys = split_keys(keys)
+        self.keys = tuple(k for k in split_keys(keys) if k != _UNSET_PLACEHOLDER)
         if not self.keys:
             raise TokenStoreError(
-                "no encryption key for the token store: pass a Fernet key (the secrets backend's "
-                f"`key` kwarg or Airflow's [core] fernet_key); {GENERATE_KEY_HINT}"
+                f"{NO_KEY_CONFIGURED} (AIRFLOW__CORE__FERNET_KEY, or the token store secrets backend's `key` "
+                f"kwarg); {GENERATE_KEY_HINT}"
             )
         fernets: list[Fernet] = []
         for index, key in enumerate(self.keys, start=1):

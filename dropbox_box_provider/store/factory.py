@@ -108,12 +108,12 @@ def forget_open_stores() -> None:
 
 
 def _after_fork_in_child() -> None:
-    # A forked child must not reuse the parent's pooled database connections.
+    # A forked child keeps its store objects but must not reuse the parent's pooled database connections,
+    # nor a lock that a parent thread held at the moment of the fork.
+    global _CACHE_MUTEX  # noqa: PLW0603
+    _CACHE_MUTEX = threading.Lock()
     for store in _CACHE.values():
-        dispose = getattr(getattr(store, "_engine", None), "dispose", None)
-        if dispose is not None:
-            dispose(close=False)
-    _CACHE.clear()
+        store.after_fork()
 
 
 if hasattr(os, "register_at_fork"):

@@ -5,12 +5,19 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from dropbox_box_provider.errors import StoreConflict, TokenStoreError
-from dropbox_box_provider.store.base import RecordMeta, TokenRecord, decrypt_part, record_from_row
+from dropbox_box_provider.errors import LeaseLost, StoreConflict, TokenStoreError
+from dropbox_box_provider.store.base import (
+    KeyRotation,
+    LeaseState,
+    RecordMeta,
+    TokenRecord,
+    decrypt_part,
+    record_from_row,
+    service_of_connection,
+)
 from dropbox_box_provider.store.crypto import TokenCipher, UndecryptableError, undecryptable_message
 
 
@@ -26,6 +33,16 @@ class _Row:
     refresh_issued_at: float | None = None
     updated_at: float | None = None
     seed_fingerprint: str | None = None
+    lease_owner: str | None = None
+    lease_until: float | None = None
+
+    @property
+    def is_record(self) -> bool:
+        return self.payload is not None or self.connection is not None
+
+    @property
+    def token_version(self) -> int | None:
+        return self.version if self.payload is not None else None
 
 
 class _MemorySpace:
@@ -34,11 +51,6 @@ class _MemorySpace:
     def __init__(self) -> None:
         self.rows: dict[str, _Row] = {}
         self.mutex = threading.Lock()
-        self._conn_locks: dict[str, threading.Lock] = {}
-
-    def conn_lock(self, conn_id: str) -> threading.Lock:
-        with self.mutex:
-            return self._conn_locks.setdefault(conn_id, threading.Lock())
 
 
 _SPACES: dict[str, _MemorySpace] = {}
@@ -51,48 +63,10 @@ def memory_space(name: str) -> _MemorySpace:
         return _SPACES.setdefault(name, _MemorySpace())
 
 
-class _MemoryLocked:
-    """The LockedRecord of the memory store: the row as seen under the per-connection lock."""
-
-    def __init__(self, store: MemoryTokenStore, conn_id: str) -> None:
-        self._store = store
-        self._conn_id = conn_id
-        with store.space.mutex:
-            row = store.space.rows.get(conn_id)
-            self._version = row.version if row is not None and row.payload is not None else None
-
-    @property
-    def record(self) -> TokenRecord | None:
-        return self._store.read(self._conn_id)
-
-    def write(
-        self,
-        service: str,
-        payload: dict[str, Any],
-        *,
-        expires_at: float | None,
-        refresh_issued_at: float | None,
-        seed_fingerprint: str | None,
-        force: bool = False,
-    ) -> TokenRecord:
-        written = self._store.write(
-            self._conn_id,
-            service,
-            payload,
-            expected_version=self._version,
-            expires_at=expires_at,
-            refresh_issued_at=refresh_issued_at,
-            seed_fingerprint=seed_fingerprint,
-            force=force,
-        )
-        self._version = written.version
-        return written
-
-
 class MemoryTokenStore:
     """TokenStore kept in this process's memory; payloads are still encrypted so keys behave as elsewhere.
 
-    Unlike the SQL store, a write inside ``locked()`` applies at once: an exception does not roll it back.
+    Leases are timed by this process's clock.
     """
 
     def __init__(self, name: str, cipher: TokenCipher) -> None:
@@ -116,12 +90,6 @@ class MemoryTokenStore:
             row = replace(row) if row is not None else None
         return record_from_row(conn_id, row, self._cipher, self.url)
 
-    @contextmanager
-    def locked(self, conn_id: str) -> Iterator[_MemoryLocked]:
-        """Hold this connection's lock (threads of this process) while the caller re-reads and writes."""
-        with self.space.conn_lock(conn_id):
-            yield _MemoryLocked(self, conn_id)
-
     def write(
         self,
         conn_id: str,
@@ -133,12 +101,18 @@ class MemoryTokenStore:
         refresh_issued_at: float | None,
         seed_fingerprint: str | None,
         force: bool = False,
+        lease_owner: str | None = None,
     ) -> TokenRecord:
         """Compare-and-swap write: ``expected_version`` None means "no tokens stored yet"."""
         ciphertext = self._cipher.encrypt(payload)
         with self.space.mutex:
             row = self.space.rows.get(conn_id)
-            current = row.version if row is not None and row.payload is not None else None
+            if lease_owner is not None and (row is None or row.lease_owner != lease_owner):
+                raise LeaseLost(
+                    f"the refresh lease of {conn_id!r} in token store {self.url} is no longer held by "
+                    f"{lease_owner}; nothing was written"
+                )
+            current = row.token_version if row is not None else None
             if current != expected_version:
                 raise StoreConflict(
                     f"token record of {conn_id!r} changed (version {current}, expected {expected_version}); "
@@ -161,6 +135,8 @@ class MemoryTokenStore:
             row.refresh_issued_at = refresh_issued_at
             row.updated_at = time.time()
             row.seed_fingerprint = seed_fingerprint
+            if lease_owner is not None:
+                row.lease_owner = row.lease_until = None
             version, updated_at = row.version, row.updated_at
         return TokenRecord(
             conn_id=conn_id,
@@ -172,6 +148,52 @@ class MemoryTokenStore:
             updated_at=updated_at,
             seed_fingerprint=seed_fingerprint,
         )
+
+    def lease_state(self, conn_id: str) -> LeaseState:
+        """The connection's lease and record version as they stand."""
+        with self.space.mutex:
+            return self._state(self.space.rows.get(conn_id), time.time())
+
+    @staticmethod
+    def _state(row: _Row | None, now: float) -> LeaseState:
+        if row is None:
+            return LeaseState(acquired=False, holder=None, remaining=None, version=None)
+        live = row.lease_owner is not None and row.lease_until is not None and row.lease_until > now
+        return LeaseState(
+            acquired=False,
+            holder=row.lease_owner if live else None,
+            remaining=row.lease_until - now if live and row.lease_until is not None else None,
+            version=row.token_version,
+        )
+
+    def claim_lease(self, conn_id: str, owner: str, seconds: float, *, service: str) -> LeaseState:
+        """Take the lease of ``conn_id`` for ``seconds`` unless another live lease holds it."""
+        now = time.time()
+        with self.space.mutex:
+            row = self.space.rows.get(conn_id)
+            if row is None:
+                row = self.space.rows[conn_id] = _Row(service=service, updated_at=now)
+            state = self._state(row, now)
+            if state.holder is not None and state.holder != owner:
+                return state
+            row.lease_owner, row.lease_until = owner, now + seconds
+            return LeaseState(acquired=True, holder=owner, remaining=seconds, version=row.token_version)
+
+    def renew_lease(self, conn_id: str, owner: str, seconds: float) -> bool:
+        """Extend ``owner``'s lease by ``seconds`` from now; False when ``owner`` no longer holds it."""
+        with self.space.mutex:
+            row = self.space.rows.get(conn_id)
+            if row is None or row.lease_owner != owner:
+                return False
+            row.lease_until = time.time() + seconds
+            return True
+
+    def release_lease(self, conn_id: str, owner: str) -> None:
+        """Give up ``owner``'s lease (no-op when it no longer holds it)."""
+        with self.space.mutex:
+            row = self.space.rows.get(conn_id)
+            if row is not None and row.lease_owner == owner:
+                row.lease_owner = row.lease_until = None
 
     def delete(self, conn_id: str) -> bool:
         """Remove the record (tokens and saved connection); True when there was one."""
@@ -193,6 +215,7 @@ class MemoryTokenStore:
                     has_connection=row.connection is not None,
                 )
                 for conn_id, row in sorted(self.space.rows.items())
+                if row.is_record
             ]
 
     def save_connection(self, conn_id: str, connection: dict[str, Any]) -> None:
@@ -212,11 +235,13 @@ class MemoryTokenStore:
             ciphertext = row.connection if row is not None else None
         return None if ciphertext is None else self._decrypt(conn_id, "connection", ciphertext)
 
-    def rotate_keys(self) -> int:
-        """Re-encrypt every payload and connection with the first key; returns how many records changed."""
+    def rotate_keys(self) -> KeyRotation:
+        """Re-encrypt every payload and connection with the first key, all at once (nothing is skipped)."""
         with self.space.mutex:
             rotated: dict[str, tuple[str | None, str | None]] = {}
             for conn_id, row in self.space.rows.items():
+                if not row.is_record:
+                    continue
                 try:
                     rotated[conn_id] = (
                         None if row.payload is None else self._cipher.rotate(row.payload),
@@ -227,19 +252,17 @@ class MemoryTokenStore:
             for conn_id, (payload, connection) in rotated.items():
                 self.space.rows[conn_id].payload = payload
                 self.space.rows[conn_id].connection = connection
-        return len(rotated)
+        return KeyRotation(rotated=len(rotated))
 
     def iter_conn_ids(self) -> Iterator[str]:
         """Every connection id with a record."""
         with self.space.mutex:
-            ids = sorted(self.space.rows)
+            ids = sorted(conn_id for conn_id, row in self.space.rows.items() if row.is_record)
         return iter(ids)
+
+    def after_fork(self) -> None:
+        """In a forked child: a fresh mutex (a parent thread may have held it at the fork)."""
+        self.space.mutex = threading.Lock()
 
     def close(self) -> None:
         """Nothing to release: the named space lives as long as the process."""
-
-
-def service_of_connection(connection: dict[str, Any]) -> str:
-    """The service ("dropbox"/"box") of a saved connection definition, from its conn_type."""
-    conn_type = str(connection.get("conn_type") or connection.get("service") or "")
-    return "box" if conn_type.startswith("box") else conn_type

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 
-from dropbox_box_provider.auth.fields import FIELD_SPECS, iter_extra_specs
+from dropbox_box_provider.auth.fields import FIELD_SPECS, SPECS_BY_NAME, iter_extra_specs
 from dropbox_box_provider.emulator import seed
 from tests.browser.conftest import Screenshots
 from tests.fixtures.airflow import AirflowEnv, ApiServer, clone_airflow_env, start_api_server, stop_api_server
@@ -148,9 +148,11 @@ def set_values(extra: dict[str, Any]) -> dict[str, Any]:
 
 
 def check_form_matches_fields(ui: ConnectionsPage, service: str, absent: tuple[str, ...]) -> None:
-    """Every extra of ``service`` shows with its label and description; secrets are password inputs."""
+    """Every extra of ``service`` shows with its label and description, in the specs' order; secrets are
+    password inputs; the scopes placeholder is this service's."""
     extras = ui.section("Extra Fields")
-    for spec in iter_extra_specs(service):
+    specs = list(iter_extra_specs(service))
+    for spec in specs:
         assert extras.get_by_text(spec.label, exact=True).is_visible(), f"label {spec.label!r} missing"
         assert extras.get_by_text(spec.description, exact=True).is_visible(), f"help of {spec.name} missing"
         if spec.secret:
@@ -158,6 +160,34 @@ def check_form_matches_fields(ui: ConnectionsPage, service: str, absent: tuple[s
             assert kind == "password", f"secret {spec.name} is a {kind} input"
     for label in absent:
         assert extras.get_by_text(label, exact=True).count() == 0, f"{label!r} belongs to the other service"
+    shown = [
+        name.removeprefix("element_")
+        for name in extras.locator("[name^='element_']").evaluate_all("els => els.map(e => e.name)")
+    ]
+    assert [name for name in shown if name in {s.name for s in specs}] == [s.name for s in specs]  # order
+    # Airflow 3.3 shows an extra's hint as the suggestions of its input (schema examples).
+    suggested = ui.dialog.locator("[id='list_scopes'] option").evaluate_all("els => els.map(e => e.value)")
+    assert suggested == [SPECS_BY_NAME["scopes"].placeholder_for(service)]
+    scopes = suggested[0]
+    assert ("files." in scopes) is (service == "dropbox") and ("root_" in scopes) is (service == "box")
+
+
+def check_empty_choice_is_labelled(ui: ConnectionsPage, label: str, unset: str) -> None:
+    """An optional dropdown offers its empty choice by what it means, never as the word "null"."""
+    ui.dialog.get_by_role("combobox", name=label).click()
+    options = [o.strip() for o in ui.page.get_by_role("option").all_inner_texts()]
+    assert "null" not in options, options
+    assert unset in options, options
+    ui.page.get_by_role("option", name=unset, exact=True).click()  # choosing it leaves the field empty
+    assert ui.extra_input(label_to_name(label)).input_value() in ("", "__null__")  # the UI's null
+
+
+def check_standard_fields(standard: Locator, login: str, secret: str, service: str) -> None:
+    """Dropbox says App key / App secret, Box Client ID / Client secret; Host shows no emulator URL."""
+    assert standard.get_by_label(login, exact=True).is_visible()
+    assert standard.get_by_label(secret, exact=True).get_attribute("type") == "password"
+    host = standard.get_by_label("Endpoint override (optional)").get_attribute("placeholder") or ""
+    assert host == f"empty: the real {service}" and "127.0.0.1" not in host
 
 
 def expect_success_toast(page: Page, says: str) -> None:
@@ -182,15 +212,15 @@ def test_dropbox_form_saves_reopens_and_tests(
         ui.open()
         ui.add("dropbox_ui", "Dropbox")
         standard = ui.section("Standard Fields")
-        standard.get_by_label("Endpoint override (optional)").fill(emu.url)
-        standard.get_by_label("Client ID (App key)").fill(seed.DEMO_DROPBOX_CLIENT_ID)
-        secret = standard.get_by_label("Client secret")
-        assert secret.get_attribute("type") == "password"
-        secret.fill(seed.DEMO_DROPBOX_CLIENT_SECRET)
+        check_standard_fields(standard, "App key", "App secret", "Dropbox")
+        standard.get_by_label("App key", exact=True).fill(seed.DEMO_DROPBOX_CLIENT_ID)
+        standard.get_by_label("App secret", exact=True).fill(seed.DEMO_DROPBOX_CLIENT_SECRET)
         shot_standard = screenshots.path("dropbox-standard")
-        ui.dialog.screenshot(path=str(shot_standard))
+        ui.dialog.screenshot(path=str(shot_standard))  # as for the real Dropbox: Host empty
+        standard.get_by_label("Endpoint override (optional)").fill(emu.url)
 
         check_form_matches_fields(ui, "dropbox", absent=("JWT key type", "Act as user", "Subject ID"))
+        check_empty_choice_is_labelled(ui, "Access type", "(default: offline)")
         ui.select("Initiate OAuth", "REFRESH")
         ui.select("Access type", "offline")
         ui.extra_input("refresh_token").fill(tokens.refresh_token)
@@ -254,12 +284,14 @@ def test_box_jwt_form_saves_reopens_and_tests(
         ui.open()
         ui.add("box_jwt_ui", "Box (OAuth)")
         standard = ui.section("Standard Fields")
-        standard.get_by_label("Endpoint override (optional)").fill(emu.url)
-        assert standard.get_by_label("Client secret").get_attribute("type") == "password"
+        check_standard_fields(standard, "Client ID", "Client secret", "Box")
         shot_standard = screenshots.path("box-standard")
-        ui.dialog.screenshot(path=str(shot_standard))
+        ui.dialog.screenshot(path=str(shot_standard))  # as for the real Box: Host empty
+        standard.get_by_label("Endpoint override (optional)").fill(emu.url)
 
         check_form_matches_fields(ui, "box", absent=("Access type", "Select user", "Path root"))
+        check_empty_choice_is_labelled(ui, "JWT key type", "(guess from the key)")
+        check_empty_choice_is_labelled(ui, "Subject type", "(default: enterprise)")
         ui.select("Auth scheme", "jwt")
         ui.extra_input("jwt_cert").fill(str(emu.box_jwt_config))
         ui.select("JWT key type", "JSONFILE")
@@ -283,7 +315,6 @@ def test_box_jwt_form_saves_reopens_and_tests(
             "subject_type": "enterprise",
             "subject_id": seed.DEMO_BOX_ENTERPRISE_ID,
             "oauth_settings_location": store,
-            "refresh_margin": 300,
         }
 
         ui.edit("box_jwt_ui")

@@ -98,12 +98,12 @@ def test_state_mismatch_is_refused(home: CliHome, emulator: RunningEmulator) -> 
     home.add_connection(
         "db", _connection("dropbox", emulator, _dropbox_app(emulator, callback), callback_url=callback)
     )
-    proc = home.start("authorize", "db", "--no-browser", "--timeout", "60")
+    proc = home.start("authorize", "db", "--no-browser", "--timeout", "8")
     read_url(proc, [])
     forged = httpx.get(f"{callback}/?code=forged-code&state=not-the-state", timeout=10)
     assert forged.status_code == 400 and "state" in forged.text
-    code, _, err = home.finish(proc)
-    assert code == 1 and "state does not match" in error_line(err)
+    code, _, err = home.finish(proc)  # refused and ignored: only the person's own redirect ends the wait
+    assert code == 1 and "1 redirect(s) whose state does not match were refused" in error_line(err)
     assert not home.store_path.exists() or home.stored_tokens("db") is None
 
 

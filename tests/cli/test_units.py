@@ -15,7 +15,12 @@ import pytest
 from dropbox_box_provider.cli import envelope
 from dropbox_box_provider.cli.authorize import code_from_pasted
 from dropbox_box_provider.cli.callback import CallbackServer, listen_address
-from dropbox_box_provider.cli.errors import AuthorizationTimeout, CallbackServerError, SettingsFileError
+from dropbox_box_provider.cli.errors import (
+    AuthorizationDenied,
+    AuthorizationTimeout,
+    CallbackServerError,
+    SettingsFileError,
+)
 from dropbox_box_provider.cli.main import build_parser
 from dropbox_box_provider.cli.output import duration, until
 from dropbox_box_provider.errors import StateMismatch
@@ -118,13 +123,17 @@ def test_callback_server_reports_the_completion_error() -> None:
     port = free_port()
 
     def complete(params: dict[str, str]) -> str:
-        raise StateMismatch("c")
+        if params.get("state") != "sent":
+            raise StateMismatch("c")
+        raise AuthorizationDenied("access to Box was denied in the browser")
 
     result = _serve(CallbackServer(f"http://localhost:{port}", complete), 30)
     page = httpx.get(f"http://127.0.0.1:{port}/?code=x&state=forged")
-    assert page.status_code == 400 and "state does not match" in page.text
+    assert page.status_code == 400 and "state does not match" in page.text  # refused; still waiting
+    page = httpx.get(f"http://127.0.0.1:{port}/?error=access_denied&state=sent")
+    assert page.status_code == 400 and "denied in the browser" in page.text
     result["thread"].join(10)  # type: ignore[attr-defined]
-    assert isinstance(result["error"], StateMismatch)
+    assert isinstance(result["error"], AuthorizationDenied)
 
 
 def test_callback_server_binds_loopback_only_and_fails_cleanly() -> None:

@@ -60,7 +60,10 @@ print("RESULT" + json.dumps({k: metas.get(k) for k in ("dropbox", "box_oauth")},
         assert meta is not None, f"{hook.conn_type} not registered"
         assert meta["hook_name"] == hook.hook_name
         assert meta["hook_class_name"] == f"{hook.__module__}.{hook.__name__}"
-        assert meta["standard_fields"]["login"]["title"] == "Client ID (App key)"
+        assert (
+            meta["standard_fields"]["login"]["title"]
+            == {"dropbox": "App key", "box": "Client ID"}[hook.service]
+        )
         assert meta["standard_fields"]["port"]["hidden"] is True
         extra = meta["extra_fields"]
         specs = list(iter_extra_specs(hook.service))
@@ -121,8 +124,11 @@ def test_ui_field_behaviour_matches_airflow_schema(hook: type[BaseOAuthHook]) ->
     behaviour = hook.get_ui_field_behaviour()
     jsonschema.validate(behaviour, json.loads(schema_file.read_text()))
     assert behaviour["hidden_fields"] == ["schema", "port"]
+    login, secret = {"dropbox": ("App key", "App secret"), "box": ("Client ID", "Client secret")}[
+        hook.service
+    ]
     assert behaviour["relabeling"] == {
-        "login": "Client ID (App key)",
-        "password": "Client secret",
+        "login": login,
+        "password": secret,
         "host": "Endpoint override (optional)",
     }

@@ -114,3 +114,55 @@ def test_sigterm_stops_the_demo_and_its_emulator(tmp_path: Path) -> None:
     assert process.returncode == 128 + signal.SIGTERM, "".join(lines) + rest
     assert "stopped by a signal" in rest
     assert_gone(pid)
+
+
+@pytest.mark.slow
+@pytest.mark.airflow
+@pytest.mark.timeout(600)
+def test_demo_ui_serves_the_connections_with_a_live_test_button(tmp_path: Path) -> None:
+    """``make demo UI=1``: the api-server answers, and the connections' Test works (off by default)."""
+    import httpx
+
+    workdir = tmp_path / "demo"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "demo", "--ui", "--workdir", str(workdir)],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert process.stdout is not None
+    lines: list[str] = []
+    url = emulator = None
+    try:
+        for line in process.stdout:
+            lines.append(line)
+            if match := re.search(r"URL:\s+(http://127\.0\.0\.1:\d+)", line):
+                url = match.group(1)
+            if match := re.search(r"emulator still at (http://127\.0\.0\.1:\d+)", line):
+                emulator = match.group(1)
+                break
+        assert url and emulator, "".join(lines)[-6000:]
+        assert "Test button: enabled" in "".join(lines)
+        body = {
+            "connection_id": "box_jwt_probe",
+            "conn_type": "box_oauth",
+            "host": emulator,
+            "extra": json.dumps(
+                {
+                    "auth_scheme": "jwt",
+                    "jwt_cert": str(workdir / "emulator" / "box_jwt_config.json"),
+                    "jwt_cert_type": "JSONFILE",
+                }
+            ),
+        }
+        answer = httpx.post(f"{url}/api/v2/connections/test", json=body, timeout=60)
+        assert answer.status_code == 200, answer.text  # 403 "Testing connections is disabled" when off
+        assert answer.json()["status"] is True, answer.text
+        assert "Connected to Box as" in answer.json()["message"]
+    finally:
+        process.send_signal(signal.SIGINT)
+        rest, _ = process.communicate(timeout=60)
+    assert "stopping the api-server and the emulator" in rest, "".join(lines)[-3000:] + rest

@@ -75,7 +75,7 @@ def test_folders_create_get_conflict_delete(box):
     assert box.http.delete(f"{API}/folders/{folder['id']}").json()["code"] == "folder_not_empty"
     assert box.http.delete(f"{API}/folders/{folder['id']}", params={"recursive": "true"}).status_code == 204
     missing = box.http.get(f"{API}/folders/{folder['id']}")
-    assert missing.status_code == 404 and missing.json()["code"] == "not_found"
+    assert missing.status_code == 404 and missing.json()["code"] == "trashed", "Box deletes go to the trash"
     assert box.folder("bad/name").json()["code"] == "item_name_invalid"
 
 

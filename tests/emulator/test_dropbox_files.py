@@ -274,4 +274,4 @@ def test_select_user_and_path_root(fresh_emulator):
     denied = personal.rpc("files/list_folder", {"path": ""})
     assert denied.status_code == 422 and denied.json()["error"][".tag"] == "no_permission"
     bogus = Dropbox(url, token["access_token"], {"Dropbox-API-Select-User": "dbmid:nobody"})
-    assert bogus.rpc("users/get_current_account", None).status_code == 400
+    assert bogus.rpc("users/get_current_account", None).status_code == 401, "invalid_select_user"

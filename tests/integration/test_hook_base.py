@@ -59,17 +59,17 @@ def meta_refresh_token(hook: DropboxHook) -> str:
 
 def age_record(hook: DropboxHook, seconds: float) -> None:
     """Pretend the stored tokens were obtained ``seconds`` ago (so a forced refresh does not reuse them)."""
-    with hook.token_store.locked(hook.conn_id) as locked:
-        record = locked.record
-        assert record is not None
-        payload = {**record.payload, OBTAINED_AT_KEY: time.time() - seconds}
-        locked.write(
-            record.service,
-            payload,
-            expires_at=record.expires_at,
-            refresh_issued_at=record.refresh_issued_at,
-            seed_fingerprint=record.seed_fingerprint,
-        )
+    record = hook.token_store.read(hook.conn_id)
+    assert record is not None
+    hook.token_store.write(
+        hook.conn_id,
+        record.service,
+        {**record.payload, OBTAINED_AT_KEY: time.time() - seconds},
+        expected_version=record.version,
+        expires_at=record.expires_at,
+        refresh_issued_at=record.refresh_issued_at,
+        seed_fingerprint=record.seed_fingerprint,
+    )
     hook.token_manager.forget(hook.conn_id)
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Iterator
-from contextlib import AbstractContextManager
 from typing import Any
 
 import pytest
@@ -30,7 +29,7 @@ from dropbox_box_provider.emulator.seed import (
 )
 from dropbox_box_provider.errors import AuthConfigError, ReauthorizationRequired, TokenStoreError
 from dropbox_box_provider.store import open_store
-from dropbox_box_provider.store.base import LockedRecord, RecordMeta, TokenRecord, TokenStore
+from dropbox_box_provider.store.base import LeaseState, RecordMeta, TokenRecord, TokenStore
 from tests.fixtures.databases import new_key
 from tests.fixtures.emulator import RunningEmulator
 
@@ -57,9 +56,9 @@ class CountingStore:
         self._count("read")
         return self.inner.read(conn_id)
 
-    def locked(self, conn_id: str) -> AbstractContextManager[LockedRecord]:
-        self._count("locked")
-        return self.inner.locked(conn_id)
+    def claim_lease(self, conn_id: str, owner: str, seconds: float, *, service: str) -> LeaseState:
+        self._count("claim_lease")
+        return self.inner.claim_lease(conn_id, owner, seconds, service=service)
 
     def write(self, conn_id: str, service: str, payload: dict[str, Any], **kw: Any) -> TokenRecord:
         self._count("write")
@@ -94,9 +93,27 @@ def no_invalid_grant(emulator: RunningEmulator) -> bool:
     )
 
 
-def due(config: AuthConfig) -> AuthConfig:
-    """The same connection, but every token counts as expired."""
-    return dataclasses.replace(config, refresh_margin=10**7)
+def due(manager: TokenManager, conn_id: str, config: AuthConfig) -> TokenSet:
+    """``get_valid_token`` once the stored access token has expired (marked so, the cache forgotten)."""
+    expire(manager, conn_id)
+    return manager.get_valid_token(conn_id, config)
+
+
+def expire(manager: TokenManager, conn_id: str) -> None:
+    """Mark the stored access token expired and forget the manager's cached copy."""
+    store = manager.store
+    record = store.read(conn_id)
+    if record is not None:
+        store.write(
+            conn_id,
+            record.service,
+            {**record.payload, "expires_at": 0.0},
+            expected_version=record.version,
+            expires_at=0.0,
+            refresh_issued_at=record.refresh_issued_at,
+            seed_fingerprint=record.seed_fingerprint,
+        )
+    manager.forget(conn_id)
 
 
 def box_config(emulator: RunningEmulator, conn_id: str = "box_default", **fields: Any) -> AuthConfig:
@@ -137,7 +154,7 @@ def test_verifier_is_exchanged_once_then_refreshed(
     second = TokenManager(open_store(store_url, store_key)).get_valid_token("box_verifier", config)
     assert second.access_token == first.access_token
     # Expired: refreshed with the stored refresh token; the (now used) verifier is never sent again.
-    third = TokenManager(open_store(store_url, store_key)).get_valid_token("box_verifier", due(config))
+    third = due(TokenManager(open_store(store_url, store_key)), "box_verifier", config)
     assert third.access_token != first.access_token
     assert third.refresh_token != first.refresh_token  # Box rotated it
     assert grants(fresh_emulator, "authorization_code") == 1
@@ -157,7 +174,7 @@ def test_an_old_refresh_token_is_dead_after_rotation(
     config = box_config(fresh_emulator, "box_rotation", verifier=code)
     manager = TokenManager(store)
     first = manager.get_valid_token("box_rotation", config)
-    second = manager.get_valid_token("box_rotation", due(config))
+    second = due(manager, "box_rotation", config)
     assert first.refresh_token and second.refresh_token and first.refresh_token != second.refresh_token
     # The store holds the only live refresh token: the previous one is refused by Box (grace off).
     with pytest.raises(ReauthorizationRequired):
@@ -180,7 +197,7 @@ def test_seed_refresh_token_is_used_once_and_a_new_paste_reseeds(
 
     # The connection still holds the (now dead) seed: the store's rotated token is used, not the seed.
     for _ in range(2):
-        TokenManager(store).get_valid_token("box_seed", due(config))
+        due(TokenManager(store), "box_seed", config)
     assert grants(fresh_emulator, "refresh_token") == 3
     assert no_invalid_grant(fresh_emulator)
 
@@ -206,7 +223,7 @@ def test_a_connection_carrying_the_stores_own_rotated_tokens_is_not_a_reseed(
     code = fresh_emulator.client.authorize("box", DEMO_BOX_CLIENT_ID, redirect_uri=REDIRECT_URI)
     manager = TokenManager(store)
     first = manager.get_valid_token("box_served", box_config(fresh_emulator, "box_served", verifier=code))
-    rotated = manager.get_valid_token("box_served", due(box_config(fresh_emulator, "box_served")))
+    rotated = due(manager, "box_served", box_config(fresh_emulator, "box_served"))
     assert first.refresh_token and rotated.refresh_token and first.refresh_token != rotated.refresh_token
     assert grants(fresh_emulator, "refresh_token") == 1
 
@@ -240,7 +257,7 @@ def test_dropbox_refresh_keeps_the_non_rotating_refresh_token(
     config = AuthConfig.from_mapping("dropbox", fields | {"refresh_token": seed.refresh_token}, conn_id="dbx")
     manager = TokenManager(store)
     first = manager.get_valid_token("dbx", config)
-    second = manager.get_valid_token("dbx", due(config))
+    second = due(manager, "dbx", config)
     assert first.access_token != second.access_token
     assert first.refresh_token == second.refresh_token == seed.refresh_token
     record = store.inner.read("dbx")
@@ -304,9 +321,11 @@ def test_a_failed_refresh_leaves_the_record_untouched(
     stored = TokenManager(store).get_valid_token("box_revoked", config)
     assert stored.refresh_token
     flows.refresh(config, stored.refresh_token)  # someone used the refresh token behind the store's back
+    manager = TokenManager(store)
+    expire(manager, "box_revoked")
     before = store.inner.read("box_revoked")
     with pytest.raises(ReauthorizationRequired):
-        TokenManager(store).get_valid_token("box_revoked", due(config))
+        manager.get_valid_token("box_revoked", config)
     assert store.inner.read("box_revoked") == before
 
 
@@ -341,7 +360,7 @@ def test_service_accounts_fetch_a_new_token_when_expired(
     assert manager.get_valid_token(f"box_{scheme}", config) is first
     assert TokenManager(store).get_valid_token(f"box_{scheme}", config).access_token == first.access_token
     assert grants(fresh_emulator, grant) == 1
-    renewed = TokenManager(store).get_valid_token(f"box_{scheme}", due(config))
+    renewed = due(TokenManager(store), f"box_{scheme}", config)
     assert renewed.access_token != first.access_token
     assert grants(fresh_emulator, grant) == 2
     assert grants(fresh_emulator, "refresh_token") == 0
@@ -374,7 +393,7 @@ def test_static_tokens_never_refresh_and_never_touch_the_store(
 ) -> None:
     config = box_config(fresh_emulator, "box_static", **fields)
     manager = TokenManager(store)
-    for cfg in (config, due(config)):
+    for cfg in (config, dataclasses.replace(config, refresh_margin=10**7)):
         assert manager.get_valid_token("box_static", cfg).access_token == "static-token-value"
     assert manager.invalidate("box_static", "static-token-value", config) is False
     with pytest.raises(AuthConfigError, match="cannot be refreshed"):
@@ -391,10 +410,10 @@ def test_the_hot_path_does_no_io(fresh_emulator: RunningEmulator, store: Countin
     config = box_config(fresh_emulator, "box_hot", verifier=code)
     manager = TokenManager(store)
     first = manager.get_valid_token("box_hot", config)
-    assert store.calls == {"read": 1, "locked": 1}
+    assert store.calls == {"read": 2, "claim_lease": 1, "write": 1}
     for _ in range(500):
         assert manager.get_valid_token("box_hot", config) is first
-    assert store.calls == {"read": 1, "locked": 1}
+    assert store.calls == {"read": 2, "claim_lease": 1, "write": 1}
     # Another worker: one read, no lock, no network, because the stored token is valid.
     other = CountingStore(store.inner)
     assert TokenManager(other).get_valid_token("box_hot", config).access_token == first.access_token
@@ -490,7 +509,7 @@ def test_stored_tokens_are_served_without_network(
     TokenManager(store).store_tokens("box_cli", config, tokens)
     fresh = TokenManager(store)
     assert fresh.get_valid_token("box_cli", config).access_token == tokens.access_token
-    assert fresh.get_valid_token("box_cli", due(config)).access_token != tokens.access_token
+    assert due(fresh, "box_cli", config).access_token != tokens.access_token
     assert grants(fresh_emulator, "authorization_code") == 1
     assert no_invalid_grant(fresh_emulator)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import httpx
 import jsonschema
@@ -40,9 +41,84 @@ def test_every_registered_module_and_class_imports() -> None:
             assert entry["integration-name"] in integrations
             for module in entry["python-modules"]:
                 importlib.import_module(module)
-    for dotted in [*info["secrets-backends"], *(c["hook-class-name"] for c in info["connection-types"])]:
+    links = info["extra-links"]
+    for dotted in [
+        *info["secrets-backends"],
+        *(c["hook-class-name"] for c in info["connection-types"]),
+        *links,
+    ]:
         module, _, name = dotted.rpartition(".")
         assert isinstance(getattr(importlib.import_module(module), name), type)
+
+
+def test_integrations_are_per_service_with_their_own_modules() -> None:
+    info = get_provider_info()
+    assert [i["integration-name"] for i in info["integrations"]] == ["Dropbox", "Box"]
+
+    def modules(kind: str, service: str) -> set[str]:
+        return {m for e in info[kind] if e["integration-name"] == service for m in e["python-modules"]}
+
+    shared = {"operators": "refresh", "sensors": "token", "triggers": "token"}
+    for service, own in (("Dropbox", "dropbox"), ("Box", "box")):
+        other = "box" if own == "dropbox" else "dropbox"
+        assert modules("hooks", service) == {f"dropbox_box_provider.hooks.{own}"}
+        for kind in ("operators", "sensors"):
+            assert modules(kind, service) == {
+                f"dropbox_box_provider.{kind}.{own}",
+                f"dropbox_box_provider.{kind}.{shared[kind]}",
+            }
+            assert f"dropbox_box_provider.{kind}.{other}" not in modules(kind, service)
+        assert modules("triggers", service) == {
+            "dropbox_box_provider.triggers.files",
+            "dropbox_box_provider.triggers.token",
+        }
+
+
+def test_config_section_declares_the_defaults_the_code_reads(monkeypatch: pytest.MonkeyPatch) -> None:
+    from dropbox_box_provider import provider_config
+    from dropbox_box_provider.errors import AuthConfigError
+
+    options = get_provider_info()["config"]["dropbox_box"]["options"]
+    assert set(options) == {"token_store", "refresh_margin", "lease_seconds", "max_concurrent_transfers"}
+    assert options["refresh_margin"]["default"] == str(provider_config.DEFAULT_REFRESH_MARGIN)
+    assert options["lease_seconds"]["default"] == f"{provider_config.DEFAULT_LEASE_SECONDS:g}"
+    assert options["max_concurrent_transfers"]["default"] == str(
+        provider_config.DEFAULT_MAX_CONCURRENT_TRANSFERS
+    )
+    monkeypatch.setenv("AIRFLOW__DROPBOX_BOX__REFRESH_MARGIN", "42")
+    monkeypatch.setenv("AIRFLOW__DROPBOX_BOX__MAX_CONCURRENT_TRANSFERS", "2")
+    monkeypatch.setenv("AIRFLOW__DROPBOX_BOX__TOKEN_STORE", "memory://configured")
+    assert provider_config.default_refresh_margin() == 42
+    assert provider_config.max_concurrent_transfers() == 2
+    assert provider_config.default_token_store() == "memory://configured"
+    monkeypatch.setenv("AIRFLOW__DROPBOX_BOX__REFRESH_MARGIN", "soon")
+    with pytest.raises(AuthConfigError, match=r"\[dropbox_box\] refresh_margin = 'soon'.*e\.g\. 300"):
+        provider_config.default_refresh_margin()
+
+
+def test_hooks_use_the_configured_refresh_margin_and_token_store(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    """A connection without refresh_margin / oauth_settings_location takes [dropbox_box]'s; its own wins."""
+    from cryptography.fernet import Fernet
+
+    from dropbox_box_provider.hooks.dropbox import DropboxHook
+    from dropbox_box_provider.secrets.token_store import forget_configured_backend
+
+    forget_configured_backend()
+    monkeypatch.setenv("AIRFLOW__CORE__FERNET_KEY", Fernet.generate_key().decode())
+    monkeypatch.setenv("AIRFLOW__DROPBOX_BOX__REFRESH_MARGIN", "42")
+    monkeypatch.setenv("AIRFLOW__DROPBOX_BOX__TOKEN_STORE", f"sqlite:///{tmp_path}/configured.db")
+    plain = {"conn_type": "dropbox", "login": "app", "password": "secret"}
+    monkeypatch.setenv("AIRFLOW_CONN_CFG_PLAIN", json.dumps(plain))
+    own = {**plain, "extra": {"refresh_margin": 7, "oauth_settings_location": f"{tmp_path}/own.db"}}
+    monkeypatch.setenv("AIRFLOW_CONN_CFG_OWN", json.dumps(own))
+    hook = DropboxHook("cfg_plain")
+    assert hook.get_auth_config().refresh_margin == 42
+    assert hook.token_store.url == f"sqlite:///{tmp_path}/configured.db"
+    mine = DropboxHook("cfg_own")
+    assert mine.get_auth_config().refresh_margin == 7
+    assert mine.token_store.url == f"sqlite:///{tmp_path}/own.db"
 
 
 def test_providers_list_shows_the_package(airflow_env: AirflowEnv) -> None:
@@ -81,7 +157,7 @@ def test_providers_manager_registers_both_connection_types(airflow_env: AirflowE
         assert got["conn_id_attr"] == "conn_id"
         assert got["widgets"] == sorted(f"extra__{conn_type}__{s.name}" for s in iter_extra_specs(service))
         assert got["behaviour"]["hidden_fields"] == ["schema", "port"]
-        assert got["behaviour"]["relabeling"]["login"] == "Client ID (App key)"
+        assert got["behaviour"]["relabeling"]["login"] == standard_spec("login").label_for(service)
 
 
 def test_hook_meta_lists_every_field_of_both_types(api_server: str) -> None:
@@ -92,10 +168,11 @@ def test_hook_meta_lists_every_field_of_both_types(api_server: str) -> None:
         meta = metas[conn_type]
         assert (meta["hook_class_name"], meta["hook_name"]) == HOOKS[conn_type]
         standard = meta["standard_fields"]
-        assert standard["login"]["title"] == "Client ID (App key)"
-        assert standard["password"]["title"] == "Client secret"
+        login, secret = {"dropbox": ("App key", "App secret"), "box": ("Client ID", "Client secret")}[service]
+        assert (standard["login"]["title"], standard["password"]["title"]) == (login, secret)
         assert standard["host"]["title"] == "Endpoint override (optional)"
-        assert standard["host"]["placeholder"] == standard_spec("host").placeholder
+        assert standard["host"]["placeholder"] == f"empty: the real {service.capitalize()}"
+        assert "127.0.0.1" not in str(standard)  # no emulator URL that reads as a required setting
         assert standard["port"]["hidden"] is True
         assert standard["url_schema"]["hidden"] is True
         extra = meta["extra_fields"]
@@ -108,8 +185,11 @@ def test_hook_meta_lists_every_field_of_both_types(api_server: str) -> None:
             assert (schema.get("format") == "password") is spec.secret, spec.name
             if spec.enum:
                 assert [v for v in schema["enum"] if v is not None] == list(spec.enum)
+                if None in schema["enum"]:  # the empty choice has a label, not the word "null"
+                    assert schema["values_display"]["null"].startswith("("), spec.name
             if spec.default is not None:
                 assert extra[spec.name]["value"] == spec.default
+        assert list(extra) == [spec.name for spec in expected]  # the form's order
     assert "access_type" in metas["dropbox"]["extra_fields"]
     assert "jwt_cert" not in metas["dropbox"]["extra_fields"]
     assert "jwt_public_key_id" in metas["box_oauth"]["extra_fields"]

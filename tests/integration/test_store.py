@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, text
 
-from dropbox_box_provider.errors import StoreConflict, TokenStoreError
+from dropbox_box_provider.errors import LeaseLost, StoreConflict, TokenStoreError
 from dropbox_box_provider.store import default_store_path, normalize_store_url, open_store
 from dropbox_box_provider.store.base import TokenStore
 from dropbox_box_provider.store.memory import memory_space
@@ -51,7 +51,7 @@ def _raw_payload(url: str, conn_id: str) -> str | None:
     try:
         with engine.connect() as conn:
             value = conn.execute(
-                text("SELECT payload FROM oauth_tokens WHERE conn_id = :c"), {"c": conn_id}
+                text("SELECT payload FROM oauth_token_records WHERE conn_id = :c"), {"c": conn_id}
             ).scalar()
             return None if value is None else str(value)
     finally:
@@ -66,7 +66,7 @@ def _set_raw_payload(url: str, conn_id: str, ciphertext: str) -> None:
     try:
         with engine.begin() as conn:
             conn.execute(
-                text("UPDATE oauth_tokens SET payload = :p WHERE conn_id = :c"),
+                text("UPDATE oauth_token_records SET payload = :p WHERE conn_id = :c"),
                 {"p": ciphertext, "c": conn_id},
             )
     finally:
@@ -117,86 +117,96 @@ def test_cas_conflicts_leave_the_record_untouched(store_url: str, store_key: str
     assert store.read("other") is None
 
 
-def test_locked_write_is_seen_by_the_next_reader(store_url: str, store_key: str) -> None:
-    store = open_store(store_url, store_key)
-    with store.locked("c1") as locked:
-        assert locked.record is None
-        first = locked.write(
-            "dropbox", {"access_token": "a"}, expires_at=1.0, refresh_issued_at=None, seed_fingerprint=None
-        )
-        second = locked.write(
-            "dropbox", {"access_token": "b"}, expires_at=2.0, refresh_issued_at=None, seed_fingerprint="s"
-        )
-        assert (first.version, second.version) == (1, 2)
-    record = open_store(store_url, store_key).read("c1")
-    assert record is not None
-    assert (record.payload, record.version, record.expires_at, record.service) == (
-        {"access_token": "b"},
-        2,
-        2.0,
-        "dropbox",
+def _lease_write(store: TokenStore, conn_id: str, owner: str, token: str, **kw: Any) -> Any:
+    state = store.lease_state(conn_id)
+    return store.write(
+        conn_id,
+        "box",
+        {"access_token": token},
+        expected_version=kw.pop("expected_version", state.version),
+        expires_at=None,
+        refresh_issued_at=None,
+        seed_fingerprint=None,
+        lease_owner=owner,
+        **kw,
     )
 
 
-def test_an_exception_inside_locked_rolls_back(store_url: str, store_key: str) -> None:
-    store = open_store(store_url, store_key)
-    _write(store, "c1", PAYLOAD, None)
-    with pytest.raises(RuntimeError), store.locked("c1") as locked:
-        locked.write(
-            "box", {"access_token": "half"}, expires_at=None, refresh_issued_at=None, seed_fingerprint=None
-        )
-        raise RuntimeError("boom")
-    record = store.read("c1")
-    assert record is not None
-    if store_url.startswith("memory://"):
-        assert record.version == 2  # the memory store has no transactions; documented as such
-    else:
-        assert record.payload == PAYLOAD and record.version == 1
-
-
-@pytest.mark.parametrize("kind", [pytest.param("postgres", marks=pytest.mark.postgres), "memory"])
-def test_a_write_outside_the_lock_makes_a_locked_write_conflict(
-    kind: str, request: pytest.FixtureRequest, store_key: str
+def test_a_fenced_write_is_seen_by_the_next_reader_and_releases_the_lease(
+    store_url: str, store_key: str
 ) -> None:
-    # (sqlite is not here: its lock is the database write lock, so a writer outside it waits instead.)
-    store_url = str(request.getfixturevalue(f"{kind}_store_url"))
+    store = open_store(store_url, store_key)
+    claimed = store.claim_lease("c1", "owner-a", 30, service="box")
+    assert claimed.acquired and claimed.version is None
+    assert store.read("c1") is None and store.list_meta() == []  # a lease alone is no record
+    assert store.lease_state("c1").holder == "owner-a"
+    written = _lease_write(store, "c1", "owner-a", "a")
+    assert written.version == 1
+    state = store.lease_state("c1")
+    assert (state.holder, state.version) == (None, 1)
+    record = open_store(store_url, store_key).read("c1")
+    assert record is not None and (record.payload, record.version, record.service) == (
+        {"access_token": "a"},
+        1,
+        "box",
+    )
+
+
+def test_a_live_lease_excludes_other_owners_until_released(store_url: str, store_key: str) -> None:
     store = open_store(store_url, store_key)
     _write(store, "c1", PAYLOAD, None)
-    with pytest.raises(StoreConflict), store.locked("c1") as locked:
-        assert locked.record is not None
-        _write(store, "c1", {"access_token": "sneaky"}, 1)
-        locked.write(
-            "box", {"access_token": "late"}, expires_at=None, refresh_issued_at=None, seed_fingerprint=None
-        )
+    assert store.claim_lease("c1", "owner-a", 30, service="box").acquired
+    other = open_store(store_url, store_key).claim_lease("c1", "owner-b", 30, service="box")
+    assert not other.acquired and other.holder == "owner-a" and other.version == 1
+    assert other.remaining is not None and 25 < other.remaining <= 30
+    assert store.claim_lease("c1", "owner-a", 30, service="box").acquired  # a repeated claim is idempotent
+    with pytest.raises(LeaseLost):
+        _lease_write(store, "c1", "owner-b", "intruder")
+    assert store.renew_lease("c1", "owner-b", 30) is False
+    store.release_lease("c1", "owner-b")  # not the holder: no effect
+    assert store.lease_state("c1").holder == "owner-a"
+    store.release_lease("c1", "owner-a")
+    assert store.lease_state("c1").holder is None
+    assert store.claim_lease("c1", "owner-b", 30, service="box").acquired
+    record = store.read("c1")
+    assert record is not None and record.payload == PAYLOAD
 
 
-def test_lock_excludes_other_threads_until_released(store_url: str, store_key: str) -> None:
+def test_an_expired_lease_can_be_taken_and_its_old_holder_never_writes(
+    store_url: str, store_key: str
+) -> None:
     store = open_store(store_url, store_key)
-    entered = threading.Event()
-    release = threading.Event()
-    second_entered_at: list[float] = []
-
-    def holder() -> None:
-        with store.locked("c1"):
-            entered.set()
-            release.wait(10)
-
-    def contender() -> None:
-        with open_store(store_url, store_key).locked("c1"):
-            second_entered_at.append(time.monotonic())
-
-    first = threading.Thread(target=holder)
-    first.start()
-    assert entered.wait(10)
-    second = threading.Thread(target=contender)
-    second.start()
+    _write(store, "c1", PAYLOAD, None)
+    assert store.claim_lease("c1", "owner-a", 0.3, service="box").acquired
+    assert store.renew_lease("c1", "owner-a", 0.3) is True
     time.sleep(0.5)
-    assert second_entered_at == [], "a second locker got in while the lock was held"
-    released_at = time.monotonic()
-    release.set()
-    first.join(10)
-    second.join(10)
-    assert len(second_entered_at) == 1 and second_entered_at[0] >= released_at
+    assert store.lease_state("c1").holder is None
+    assert store.claim_lease("c1", "owner-b", 30, service="box").acquired
+    assert store.renew_lease("c1", "owner-a", 30) is False
+    with pytest.raises(LeaseLost, match="no longer held"):
+        _lease_write(store, "c1", "owner-a", "stale")
+    assert _lease_write(store, "c1", "owner-b", "fresh").version == 2
+
+
+def test_a_write_outside_the_lease_makes_the_fenced_write_conflict(store_url: str, store_key: str) -> None:
+    store = open_store(store_url, store_key)
+    _write(store, "c1", PAYLOAD, None)
+    assert store.claim_lease("c1", "owner-a", 30, service="box").acquired
+    _write(store, "c1", {"access_token": "sneaky"}, 1)
+    with pytest.raises(StoreConflict):
+        _lease_write(store, "c1", "owner-a", "late", expected_version=1)
+    record = store.read("c1")
+    assert record is not None and record.payload == {"access_token": "sneaky"}
+
+
+def test_a_slow_lease_holder_never_blocks_another_connection(store_url: str, store_key: str) -> None:
+    store = open_store(store_url, store_key)
+    assert store.claim_lease("slow", "owner-a", 30, service="dropbox").acquired
+    started = time.monotonic()
+    other = open_store(store_url, store_key)
+    assert other.claim_lease("fast", "owner-b", 30, service="box").acquired
+    _lease_write(other, "fast", "owner-b", "t")
+    assert time.monotonic() - started < 2
 
 
 def test_list_meta_needs_no_key(store_url: str, store_key: str) -> None:
@@ -244,8 +254,6 @@ def test_wrong_key_names_the_connection_and_leaves_the_record(store_url: str, st
     message = str(excinfo.value)
     assert "key" in message and "rotated" in message
     assert store_key not in message
-    with pytest.raises(TokenStoreError, match="conn-wrong-key"), other.locked("conn-wrong-key") as locked:
-        _ = locked.record
     with pytest.raises(TokenStoreError, match="Refusing"):
         _write(other, "conn-wrong-key", {"access_token": "overwrite"}, 1)
     assert _raw_payload(store_url, "conn-wrong-key") == before
@@ -263,21 +271,12 @@ def test_corrupt_ciphertext_is_reported_never_overwritten_unless_forced(
         store.read("c1")
     with pytest.raises(TokenStoreError, match="Refusing"):
         _write(store, "c1", {"access_token": "x"}, 1)
-    with pytest.raises(TokenStoreError, match="Refusing"), store.locked("c1") as locked:
-        locked.write(
-            "box", {"access_token": "x"}, expires_at=None, refresh_issued_at=None, seed_fingerprint=None
-        )
+    assert store.claim_lease("c1", "owner", 30, service="box").acquired
+    with pytest.raises(TokenStoreError, match="Refusing"):
+        _lease_write(store, "c1", "owner", "x", expected_version=1)
     assert _raw_payload(store_url, "c1") == "gAAAA-not-a-fernet-token"
     # A person re-seeding may overwrite it on purpose.
-    with store.locked("c1") as locked:
-        locked.write(
-            "box",
-            {"access_token": "reseeded"},
-            expires_at=None,
-            refresh_issued_at=None,
-            seed_fingerprint=None,
-            force=True,
-        )
+    _lease_write(store, "c1", "owner", "reseeded", expected_version=1, force=True)
     record = store.read("c1")
     assert record is not None and record.payload == {"access_token": "reseeded"} and record.version == 2
 
@@ -290,7 +289,7 @@ def test_key_rotation_with_multifernet(store_url: str) -> None:
     rotating = open_store(store_url, f"{new},{old}")
     record = rotating.read("c1")
     assert record is not None and record.payload == PAYLOAD  # old ciphertext readable with NEW,OLD
-    assert rotating.rotate_keys() == 2
+    assert rotating.rotate_keys().rotated == 2
     only_new = open_store(store_url, new)
     assert only_new.read("c1") is not None and only_new.read("c2") is not None
     assert only_new.get_connection("c2") == {"conn_type": "box_oauth"}
@@ -329,10 +328,9 @@ def test_sqlite_files_are_private_whatever_the_umask(tmp_path: Path, store_key: 
     try:
         store = open_store(str(path), store_key)
         _write(store, "c1", PAYLOAD, None)
-        with store.locked("c1") as locked:
-            assert locked.record is not None
-            for suffix in ("", "-wal", "-shm"):
-                assert stat.S_IMODE(os.stat(f"{path}{suffix}").st_mode) == 0o600, suffix
+        assert store.read("c1") is not None
+        for suffix in ("", "-wal", "-shm"):
+            assert stat.S_IMODE(os.stat(f"{path}{suffix}").st_mode) == 0o600, suffix
     finally:
         os.umask(previous)
         store.close()
@@ -352,8 +350,8 @@ def test_migration_from_an_empty_file(tmp_path: Path, store_key: str) -> None:
     _write(store, "c1", PAYLOAD, None)
     connection = sqlite3.connect(path)
     try:
-        assert connection.execute("SELECT id, version FROM oauth_tokens_schema").fetchall() == [(1, 1)]
-        columns = {row[1] for row in connection.execute("PRAGMA table_info(oauth_tokens)")}
+        assert connection.execute("SELECT id, version FROM oauth_tokens_schema").fetchall() == [(1, 2)]
+        columns = {row[1] for row in connection.execute("PRAGMA table_info(oauth_token_records)")}
     finally:
         connection.close()
     assert columns == {
@@ -366,6 +364,8 @@ def test_migration_from_an_empty_file(tmp_path: Path, store_key: str) -> None:
         "refresh_issued_at",
         "updated_at",
         "seed_fingerprint",
+        "lease_owner",
+        "lease_until",
     }
 
 
@@ -463,49 +463,89 @@ def test_unreachable_postgres_is_a_typed_error_with_the_password_masked(store_ke
     assert time.monotonic() - started < 15
 
 
-# -- the lock dies with its holder -------------------------------------------------------------------
+# -- a lease dies with its holder -------------------------------------------------------------------
 
 
-def hold_lock_forever(url: str, key: str, conn_id: str, ready: Any) -> None:
-    """Child process: take the store lock, say so, and hang until killed."""
-    store = open_store(url, key)
-    with store.locked(conn_id):
-        ready.set()
-        while True:
-            time.sleep(0.5)
+def hold_lease_forever(url: str, key: str, conn_id: str, seconds: float, ready: Any) -> None:
+    """Child process: take the refresh lease (kept alive by its renewer), say so, hang until killed."""
+    from dropbox_box_provider.store.lease import Lease, LeaseSettings
+
+    lease = Lease(open_store(url, key), conn_id, service="box", settings=LeaseSettings(seconds=seconds))
+    lease.acquire()
+    ready.set()
+    while True:
+        time.sleep(0.5)
 
 
 @pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def test_a_killed_lock_holder_releases_the_lock(
+def test_a_killed_lease_holder_loses_its_lease_within_one_lease_time(
     kind: str, request: pytest.FixtureRequest, store_key: str
 ) -> None:
+    from dropbox_box_provider.store.lease import Lease, LeaseSettings
+
     url = str(request.getfixturevalue(f"{kind}_store_url"))
     store = open_store(url, store_key)
     _write(store, "c1", PAYLOAD, None)
+    lease_seconds = 1.5
     context = multiprocessing.get_context("spawn")
     ready = context.Event()
-    child = context.Process(target=hold_lock_forever, args=(url, store_key, "c1", ready), daemon=True)
+    child = context.Process(
+        target=hold_lease_forever, args=(url, store_key, "c1", lease_seconds, ready), daemon=True
+    )
     child.start()
     try:
-        assert ready.wait(30), "child never took the lock"
-        acquired = threading.Event()
-
-        def contender() -> None:
-            with store.locked("c1") as locked:
-                assert locked.record is not None
-                acquired.set()
-
-        waiter = threading.Thread(target=contender, daemon=True)
-        waiter.start()
-        time.sleep(0.5)
-        assert not acquired.is_set(), "the lock was not held by the child"
+        assert ready.wait(30), "child never took the lease"
+        time.sleep(lease_seconds * 1.5)  # past one lease time: only renewals keep it
+        state = store.lease_state("c1")
+        assert state.holder is not None and f":{child.pid}:" in state.holder, "the live holder lost its lease"
         assert child.pid is not None
         os.kill(child.pid, signal.SIGKILL)
         killed_at = time.monotonic()
-        assert acquired.wait(10), "the lock was not released after its holder died"
-        assert time.monotonic() - killed_at < 5
-        waiter.join(5)
+        contender = Lease(store, "c1", service="box", settings=LeaseSettings(seconds=lease_seconds))
+        assert contender.acquire() is None and contender.held
+        assert time.monotonic() - killed_at <= lease_seconds + 0.5
+        contender.release()
+        record = store.read("c1")
+        assert record is not None and record.payload == PAYLOAD
     finally:
         if child.is_alive() and child.pid is not None:
             os.kill(child.pid, signal.SIGKILL)
         child.join(5)
+
+
+@pytest.mark.postgres
+def test_key_rotation_rechecks_a_record_refreshed_during_it(postgres_store_url: str) -> None:
+    """A worker (still encrypting with the old key) commits a refresh while the rotation runs: the rotation
+    re-reads that record and re-encrypts it, so the old key can be dropped safely afterwards."""
+    import psycopg
+
+    from dropbox_box_provider.store.crypto import TokenCipher
+
+    old, new = new_key(), new_key()
+    _write(open_store(postgres_store_url, old), "c1", PAYLOAD, None)
+    _write(open_store(postgres_store_url, old), "c2", PAYLOAD, None)
+    options = dict(part.split("=", 1) for part in postgres_store_url.split("?", 1)[1].split("&"))
+    from urllib.parse import unquote
+
+    worker = psycopg.connect("postgresql://postgres@127.0.0.1:5432/test", options=unquote(options["options"]))
+    try:
+        refreshed = TokenCipher(old).encrypt({"access_token": "refreshed-meanwhile"})
+        worker.execute(
+            "UPDATE oauth_token_records SET payload = %s, version = version + 1 WHERE conn_id = 'c1'",
+            (refreshed,),
+        )
+        rotation: list[Any] = []
+        rotating = threading.Thread(
+            target=lambda: rotation.append(open_store(postgres_store_url, f"{new},{old}").rotate_keys())
+        )
+        rotating.start()
+        time.sleep(1.0)  # the rotation has read c1 at version 1 and now waits on the worker's row lock
+        worker.commit()
+        rotating.join(30)
+    finally:
+        worker.close()
+    assert rotation and rotation[0].skipped == ()
+    only_new = open_store(postgres_store_url, new)
+    record = only_new.read("c1")
+    assert record is not None and record.payload == {"access_token": "refreshed-meanwhile"}
+    assert only_new.read("c2") is not None

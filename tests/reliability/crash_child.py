@@ -1,21 +1,21 @@
 """The child side of the crash trials: refresh a Box token and SIGKILL itself at a chosen point.
 
 The kill points are injected without touching product code: TokenManager takes a ``flows`` object (its
-TokenFlows protocol) and a store, so the child hands it wrappers that kill the process around the real
-token request and around the real store write. Before dying the child appends what it obtained (token
-fingerprints) to a report file with one unbuffered ``os.write``, which survives SIGKILL.
+TokenFlows protocol) and a store, so the child hands it wrappers that kill the process around (and during)
+the real token request and around the real fenced store write, all while it holds the refresh lease.
+Before dying the child appends what it obtained (token fingerprints) to a report file with
+one unbuffered ``os.write``, which survives SIGKILL.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
 import random
 import signal
+import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 from dropbox_box_provider.auth import flows
@@ -23,12 +23,17 @@ from dropbox_box_provider.auth.config import AuthConfig
 from dropbox_box_provider.auth.manager import TokenManager
 from dropbox_box_provider.auth.tokens import TokenSet
 from dropbox_box_provider.store import open_store
-from dropbox_box_provider.store.base import LockedRecord, TokenStore
+from dropbox_box_provider.store.base import TokenStore
+from dropbox_box_provider.store.lease import LeaseSettings
 
 CONN_ID = "box_crash"
-KILL_POINTS = ("before_request", "after_response", "during_write", "after_commit")
-# Kill points between the token response and the commit: the only window where Box's rotation can bite.
-WINDOW_POINTS = frozenset({"after_response", "during_write"})
+KILL_POINTS = ("before_request", "mid_request", "after_response", "before_write", "after_commit")
+# Kill points where Box may have rotated the token but the fenced write never ran: the only window where
+# Box's rotation can bite. A mid-request kill belongs to it: the emulator (like Box) finishes the request
+# after the client died, so its answer is lost in flight.
+WINDOW_POINTS = frozenset({"mid_request", "after_response", "before_write"})
+# The token endpoint is delayed this long in mid_request trials, so the kill lands while it is in flight.
+MID_REQUEST_DELAY = 0.3
 EXIT_NOT_KILLED = 3
 EXIT_FAILED = 4
 
@@ -71,9 +76,14 @@ class CrashingFlows:
     def refresh(self, config: AuthConfig, refresh_token: str) -> TokenSet:
         self.crash.report(stage="refresh_started", used=digest(refresh_token))
         self.crash.die("before_request")
+        if self.crash.point == "mid_request":
+            threading.Thread(target=self.crash.die, args=("mid_request",), daemon=True).start()
         tokens = flows.refresh(config, refresh_token)
         self.crash.report(
-            stage="response", access=digest(tokens.access_token), refresh=digest(tokens.refresh_token)
+            stage="response",
+            access=digest(tokens.access_token),
+            refresh=digest(tokens.refresh_token),
+            at=time.time(),
         )
         self.crash.die("after_response")
         return tokens
@@ -87,25 +97,8 @@ class CrashingFlows:
         return flows.fetch_service_token(config)
 
 
-class _CrashingLocked:
-    def __init__(self, inner: LockedRecord, crash: Crash) -> None:
-        self._inner = inner
-        self._crash = crash
-
-    @property
-    def record(self) -> Any:
-        return self._inner.record
-
-    def write(self, service: str, payload: dict[str, Any], **kwargs: Any) -> Any:
-        if self._crash.before_update:
-            self._crash.die("during_write")
-        written = self._inner.write(service, payload, **kwargs)
-        self._crash.die("during_write")  # the row is updated inside the open transaction, not committed
-        return written
-
-
 class CrashingStore:
-    """The real store, whose locked record dies in the middle of the write or right after the commit."""
+    """The real store, whose fenced write (the lease holder's) is preceded or followed by a kill."""
 
     def __init__(self, inner: TokenStore, crash: Crash) -> None:
         self._inner = inner
@@ -115,11 +108,12 @@ class CrashingStore:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
 
-    @contextlib.contextmanager
-    def locked(self, conn_id: str) -> Iterator[_CrashingLocked]:
-        with self._inner.locked(conn_id) as locked:
-            yield _CrashingLocked(locked, self._crash)
+    def write(self, conn_id: str, service: str, payload: dict[str, Any], **kwargs: Any) -> Any:
+        self._crash.die("before_write")
+        written = self._inner.write(conn_id, service, payload, **kwargs)
+        self._crash.report(stage="written", at=time.time())
         self._crash.die("after_commit")
+        return written
 
 
 def run(
@@ -130,13 +124,18 @@ def run(
     jitter: float,
     before_update: bool,
     report: str,
+    lease_seconds: float,
 ) -> None:
     """Child entry point: one refresh that must be killed at ``point``; exit codes say if it was not."""
     crash = Crash(point, jitter, before_update, report)
     try:
         config = AuthConfig.from_mapping("box", fields, conn_id=CONN_ID)
         store = CrashingStore(open_store(store_url, key), crash)
-        manager = TokenManager(store, flows=CrashingFlows(crash))  # type: ignore[arg-type]
+        manager = TokenManager(
+            store,  # type: ignore[arg-type]
+            flows=CrashingFlows(crash),  # type: ignore[arg-type]
+            lease=LeaseSettings(seconds=lease_seconds),
+        )
         manager.get_valid_token(CONN_ID, config)
     except BaseException as exc:
         crash.report(stage="error", error=f"{type(exc).__name__}: {exc}")
@@ -145,5 +144,7 @@ def run(
 
 
 def random_plan(rng: random.Random, point: str) -> tuple[float, bool]:
-    """Timing jitter (0-20 ms before the kill) and, for the write point, before or after the UPDATE."""
+    """Timing jitter (0-20 ms before the kill; mid-request: 20-200 ms into the delayed request)."""
+    if point == "mid_request":
+        return rng.uniform(0.02, 0.2), False
     return rng.choice([0.0, rng.uniform(0, 0.02)]), rng.random() < 0.5

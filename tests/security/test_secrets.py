@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
+from airflow.sdk._shared.secrets_masker import redact
 
 from dropbox_box_provider.auth import flows
 from dropbox_box_provider.auth import jwt as box_jwt
@@ -26,7 +27,7 @@ from dropbox_box_provider.auth.config import AuthConfig
 from dropbox_box_provider.cli.callback import CallbackServer
 from dropbox_box_provider.cli.errors import CallbackServerError
 from dropbox_box_provider.emulator import seed
-from dropbox_box_provider.errors import DropboxBoxError, ItemNotFound, StateMismatch
+from dropbox_box_provider.errors import DropboxBoxError, ItemNotFound
 from dropbox_box_provider.hooks.box import BoxHook
 from dropbox_box_provider.hooks.dropbox import DropboxHook
 from dropbox_box_provider.store import open_store
@@ -123,6 +124,13 @@ def test_hooks_at_debug_leak_nothing(
     secrets.add("jwt passphrase", config_json["boxAppSettings"]["appAuth"]["passphrase"])
     for line in _pem_lines(config_json["boxAppSettings"]["appAuth"]["privateKey"]):
         secrets.add("PEM line", line)
+    # Values read from the app config file reach Airflow's masker the moment they are read.
+    app_secrets = [
+        config_json["boxAppSettings"]["clientSecret"],
+        config_json["boxAppSettings"]["appAuth"]["passphrase"],
+        *_pem_lines(config_json["boxAppSettings"]["appAuth"]["privateKey"]),
+    ]
+    assert [value for value in app_secrets if redact(f"<{value}>") != "<***>"] == []
     secrets.add("jwt access", jwt_hook.get_access_token())
     texts += [repr(settings), repr(jwt_hook.get_auth_config()), repr(jwt_hook.test_connection())]
     assert assertions, "the JWT flow did not run"
@@ -179,24 +187,29 @@ def test_every_cli_subcommand_at_debug_leaks_nothing(emulator: RunningEmulator, 
     home.add_connection("bx", definition)
     passphrase = "export passphrase value 42"
     secrets.add("export passphrase", passphrase)
+    secrets.add("store key", home.key)
+    key_file = tmp_path / "store.key"
+    key_file.write_text(home.key + "\n")
     env = {"DROPBOX_BOX_AUTH_PASSPHRASE": passphrase}
     runs: list[tuple[str, int]] = []
 
-    def run(*args: str, stdin: str | None = None) -> None:
-        proc = home.run(*args, "--debug", stdin=stdin, env=env)
+    def run(*args: str, stdin: str | None = None, extra_env: dict[str, str] | None = None) -> None:
+        proc = home.run(*args, "--debug", stdin=stdin, env={**env, **(extra_env or {})})
         runs.append((args[0], proc.returncode))
 
     run("url", "bx", "--callback-url", "http://127.0.0.1:33333")
     code = emulator.client.authorize("box", client_id, redirect_uri="http://127.0.0.1:33333")
     secrets.add("authorization code", code)
-    run("exchange", "bx", code, "--callback-url", "http://127.0.0.1:33333")
+    run(
+        "exchange", "bx", "--key-file", str(key_file), stdin=code + "\n"
+    )  # state and redirect recorded by url
     store = open_store(str(home.store_path), home.key)
     record = store.read("bx")
     assert record is not None, runs
     secrets.add("access", record.payload["access_token"])
     secrets.add("refresh", record.payload["refresh_token"])
     run("status")
-    run("status", "bx", "--json")
+    run("status", "bx", "--json", extra_env={"DROPBOX_BOX_AUTH_KEY": home.key})
     run("refresh", "bx")
     record = store.read("bx")
     assert record is not None
@@ -207,7 +220,7 @@ def test_every_cli_subcommand_at_debug_leaks_nothing(emulator: RunningEmulator, 
     assert stat.S_IMODE(export.stat().st_mode) == 0o600
     assert secrets.leaks("export file", export.read_text(encoding="latin-1")) == []
     run("save-connection", "bx")
-    run("rotate-keys")
+    run("rotate-keys", "--key-file", str(key_file))
     other = make_home(tmp_path / "other")
     proc = other.run("import", str(export), "--debug", env=env)
     runs.append(("import", proc.returncode))
@@ -273,10 +286,12 @@ def test_callback_server_is_loopback_only_one_shot_and_checks_state() -> None:
     thread.start()
     assert _get(f"http://127.0.0.1:{port}/favicon.ico") == 404
     assert _get(f"http://127.0.0.1:{port}/cb") == 400  # no code: ignored, still waiting
-    assert _get(f"http://127.0.0.1:{port}/cb?code=abc&state=forged") == 400
+    assert _get(f"http://127.0.0.1:{port}/cb?code=abc&state=forged") == 400  # refused, still waiting
+    assert _get(f"http://127.0.0.1:{port}/cb?error=access_denied") == 400  # a forged denial cannot end it
+    assert exchanged == [] and thread.is_alive() and server.refused == 2
+    assert _get(f"http://127.0.0.1:{port}/cb?code=first&state={sent_state}") == 200
     thread.join(10)
-    assert not thread.is_alive() and len(errors) == 1 and isinstance(errors[0], StateMismatch)
-    assert exchanged == []
+    assert not thread.is_alive() and errors == [] and exchanged == ["first"]
     with pytest.raises(httpx.ConnectError):  # one request handled: the server is gone
         httpx.get(f"http://127.0.0.1:{port}/cb?code=abc&state={sent_state}", timeout=5)
 
@@ -286,7 +301,7 @@ def test_callback_server_is_loopback_only_one_shot_and_checks_state() -> None:
     thread.start()
     assert _get(f"http://127.0.0.1:{port}/?code=good&state={sent_state}") == 200
     thread.join(10)
-    assert exchanged == ["good"] and server.outcome == "done"
+    assert exchanged == ["first", "good"] and server.outcome == "done"
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"http://127.0.0.1:{port}/?code=again&state={sent_state}", timeout=5)
 
@@ -311,3 +326,44 @@ def test_pkce_whenever_dropbox_has_no_secret() -> None:
     assert "code_challenge" not in flows.authorization_url(confidential).url
     box = AuthConfig.from_mapping("box", {"client_id": "app", "client_secret": "s3cret-value"})
     assert "code_challenge" not in flows.authorization_url(box).url
+
+
+def test_store_url_passwords_never_leak(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A PostgreSQL password in the URL's userinfo or its ``password``/``sslpassword`` query: not in reprs,
+    store errors, the backend's warning, CLI output (``--debug`` included) or a trigger's kwargs."""
+    from dropbox_box_provider.secrets.token_store import TokenStoreBackend
+    from dropbox_box_provider.triggers.token import OAuthTokenTrigger
+
+    caplog.set_level(logging.DEBUG)
+    secrets = Secrets()
+    for value in ("UserinfoPass-771", "QueryPass-772", "SslQueryPass-773"):
+        secrets.add("database password", value)
+    urls = [
+        "postgresql+psycopg://airflow:UserinfoPass-771@127.0.0.1:1/tokens?connect_timeout=1",
+        "postgresql://airflow@127.0.0.1:1/tokens?password=QueryPass-772&sslpassword=SslQueryPass-773"
+        "&connect_timeout=1",
+    ]
+    texts: list[str] = []
+    home = make_home(tmp_path / "home")
+    for url in urls:
+        backend = TokenStoreBackend(store=url, key=home.key)
+        texts.append(repr(backend))
+        assert backend.get_conn_value("any") is None
+        with pytest.raises(DropboxBoxError) as failed:
+            open_store(url, home.key).list_meta()
+        texts.append(str(failed.value))
+        config = AuthConfig.from_mapping(
+            "box", {"client_id": "a", "client_secret": "b", "oauth_settings_location": url}
+        )
+        texts.append(repr(config))
+        for args in (("status", "--store", url), ("status", "--store", url, "--debug")):
+            proc = home.run(*args, env={"DROPBOX_BOX_AUTH_KEY": home.key})
+            assert proc.returncode == 1
+        texts.append(repr(OAuthTokenTrigger("c", store_ref="connection").serialize()))
+    assert "127.0.0.1:1" in "\n".join(home.outputs)  # the store is named, its password is not
+    leaks = (
+        secrets.leaks("reprs and errors", "\n".join(texts))
+        + secrets.leaks("backend warnings", caplog.text)
+        + secrets.leaks("CLI output", "\n".join(home.outputs))
+    )
+    assert leaks == []

@@ -248,7 +248,7 @@ def test_unknown_key_names_the_closest_known_one() -> None:
         "dropbox", {**DROPBOX_BASE, "OAuthRefreshTkn": "x"}
     )
     message = one_problem("dropbox", {**DROPBOX_BASE, "zzzz": 1})
-    assert message.startswith("unknown field 'zzzz'; remove it or use one of: auth_scheme, initiate_oauth")
+    assert message.startswith("unknown field 'zzzz'; remove it or use one of: auth_scheme, callback_url")
 
 
 @pytest.mark.parametrize(

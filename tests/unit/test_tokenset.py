@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import pytest
@@ -116,5 +117,14 @@ def test_dict_round_trip_ignores_unknown_keys() -> None:
     )
     data = token.to_dict() | {"obtained_at": NOW, "verifier_fingerprint": None, "from_the_future": 1}
     restored = TokenSet.from_dict(data)
-    assert restored == token
+    assert restored == dataclasses.replace(token, obtained_at=NOW)
     assert restored.extra == {"uid": "12"}
+
+
+def test_the_refresh_margin_is_capped_at_half_the_lifetime() -> None:
+    token = TokenSet(access_token="a", expires_at=NOW + 3600, obtained_at=NOW)
+    assert token.effective_margin(3600) == 1800
+    assert token.effective_margin(300) == 300
+    assert token.is_valid(3600, now=NOW + 1)  # a margin >= the lifetime no longer means "always due"
+    assert not token.is_valid(3600, now=NOW + 1801)
+    assert TokenSet(access_token="a", expires_at=NOW + 10).effective_margin(300) == 300  # lifetime unknown

@@ -320,3 +320,46 @@ def test_shared_client_is_reused_and_replaced_after_fork(monkeypatch: pytest.Mon
     real_pid: Callable[[], int] = os.getpid
     monkeypatch.setattr(os, "getpid", lambda: real_pid() + 1)
     assert transport.shared_client() is not first
+
+
+def dropbox_409(error: dict[str, object], summary: str) -> httpx.Response:
+    return httpx.Response(
+        409, json={"error_summary": f"{summary}/..", "error": error}, request=httpx.Request("POST", URL)
+    )
+
+
+@pytest.mark.parametrize(
+    ("error", "summary"),
+    [
+        ({".tag": "path", "reason": {".tag": "too_many_write_operations"}, "upload_session_id": ""},
+         "path/too_many_write_operations"),
+        ({".tag": "path_write", "path_write": {".tag": "too_many_write_operations"}},
+         "path_write/too_many_write_operations"),
+        ({".tag": "too_many_write_operations"}, "too_many_write_operations"),
+    ],
+)  # fmt: skip
+def test_dropbox_write_contention_is_retried_with_backoff_like_a_429(
+    error: dict[str, object], summary: str
+) -> None:
+    policy = RetryPolicy(jitter=False)
+    assert policy.next_delay(1, dropbox_409(error, summary), 0.0) == policy.backoff(1)
+    assert policy.next_delay(3, dropbox_409(error, summary), 0.0) == policy.backoff(3)
+    assert policy.next_delay(policy.max_attempts, dropbox_409(error, summary), 0.0) is None
+
+
+def test_other_dropbox_409s_are_not_retried() -> None:
+    conflict = {".tag": "path", "path": {".tag": "conflict", "conflict": {".tag": "file"}}}
+    assert RetryPolicy().next_delay(1, dropbox_409(conflict, "path/conflict/file"), 0.0) is None
+    plain = httpx.Response(409, content=b"not json", request=httpx.Request("POST", URL))
+    assert RetryPolicy().next_delay(1, plain, 0.0) is None
+
+
+def test_token_requests_end_before_the_lease_holder_stops_renewing() -> None:
+    """Retries plus one attempt's timeouts fit in the deadline the refresh lease is renewed for."""
+    from dropbox_box_provider.auth import flows
+    from dropbox_box_provider.store.lease import TOKEN_REQUEST_DEADLINE
+
+    timeout = flows.TOKEN_TIMEOUT
+    assert timeout.read is not None and timeout.connect is not None
+    worst = flows.RETRY_POLICY.total_budget + timeout.connect + timeout.read
+    assert worst < TOKEN_REQUEST_DEADLINE

@@ -24,6 +24,7 @@ from dropbox_box_provider.auth.services import BOX
 from dropbox_box_provider.deprecation import warn_deprecated
 from dropbox_box_provider.errors import (
     AlreadyExists,
+    DropboxBoxError,
     InvalidArgument,
     InvalidRemotePath,
     NotFound,
@@ -208,7 +209,8 @@ class BoxHook(BaseOAuthHook, RemoteFilesBase):
         return self._answer_of(step, await self.arequest("GET", url, params=params, expected=expected))
 
     def _run(self, flow: Generator[Step, Any, T]) -> T:
-        """Drive a resolver flow with sync requests; its return value is the result."""
+        """Drive a resolver flow with sync requests; its return value is the result. A miss says, for a
+        service account, whom to invite."""
         answer: Any = None
         while True:
             try:
@@ -216,7 +218,27 @@ class BoxHook(BaseOAuthHook, RemoteFilesBase):
             except StopIteration as done:
                 result: T = done.value
                 return result
+            except NotFound as exc:
+                hint = self._not_visible_hint()
+                if not hint:
+                    raise
+                raise NotFound(f"{exc}{hint}", status=exc.status, code=exc.code) from None
             answer = self._call(step)
+
+    def _not_visible_hint(self) -> str:
+        """A service account (JWT/CCG, no As-User) sees only what is shared with it: say whom to invite."""
+        config = self.get_auth_config()
+        if not config.is_service_account or self.acting_as or config.effective_subject_type != "enterprise":
+            return ""
+        try:
+            login = f" {self.get_current_user()['login']}"
+        except (DropboxBoxError, KeyError, TypeError):
+            login = ""
+        return (
+            "; this connection acts as the app's service account, which sees only its own files and folders "
+            f"and those shared with it: invite the service account{login} as a collaborator (Editor) on the "
+            "folder in Box, or set the connection's as_user to a user who can see it"
+        )
 
     async def _arun(self, flow: Generator[Step, Any, T]) -> T:
         """Drive a resolver flow with async requests."""

@@ -38,6 +38,12 @@ from dropbox_box_provider.hooks.matching import local_file, relative_path
 from dropbox_box_provider.hooks.progress import DEFAULT_INTERVAL
 
 _RPC_HEADERS = {"Content-Type": "application/json"}
+
+#: Appended to "not found": an App folder app sees only its folder, and its paths start inside it.
+APP_FOLDER_HINT = (
+    "; if the app has App folder access, its paths start inside /Apps/<app name> (write /reports for "
+    "/Apps/<app name>/reports) and nothing outside that folder is visible to it"
+)
 _MODES = ("add", "overwrite")
 
 
@@ -104,7 +110,7 @@ class DropboxHook(BaseOAuthHook, RemoteFilesBase):
             tags = {*(error.code or "").split("/"), *summary.split("/")}
             code = summary or error.code
             if "not_found" in tags:
-                return NotFound(str(error), status=409, code=code)
+                return NotFound(f"{error}{APP_FOLDER_HINT}", status=409, code=code)
             if "conflict" in tags:
                 return AlreadyExists(str(error), status=409, code=code)
         return error
@@ -145,11 +151,20 @@ class DropboxHook(BaseOAuthHook, RemoteFilesBase):
             arg["limit"] = limit
         return arg
 
+    @staticmethod
+    def _is_listed_folder(entry: dict[str, Any], arg: dict[str, Any]) -> bool:
+        """A recursive listing's entry for the listed folder itself (Dropbox puts it first)."""
+        path = arg["path"]
+        return bool(arg["recursive"] and path) and (
+            path.lower() == entry.get("path_lower") or path == entry.get("id")
+        )
+
     def _pages(self, path: str, recursive: bool, limit: int | None = None) -> Iterator[dict[str, Any]]:
-        """Raw ``list_folder`` entries, following cursors."""
-        page = self.rpc("files/list_folder", self._list_arg(path, recursive, limit))
+        """Raw ``list_folder`` entries below ``path`` (never the folder itself), following cursors."""
+        arg = self._list_arg(path, recursive, limit)
+        page = self.rpc("files/list_folder", arg)
         while True:
-            yield from page.get("entries", [])
+            yield from (e for e in page.get("entries", []) if not self._is_listed_folder(e, arg))
             if not page.get("has_more"):
                 return
             page = self.rpc("files/list_folder/continue", {"cursor": page["cursor"]})
@@ -157,10 +172,12 @@ class DropboxHook(BaseOAuthHook, RemoteFilesBase):
     async def _apages(
         self, path: str, recursive: bool, limit: int | None = None
     ) -> AsyncIterator[dict[str, Any]]:
-        page = await self.arpc("files/list_folder", self._list_arg(path, recursive, limit))
+        arg = self._list_arg(path, recursive, limit)
+        page = await self.arpc("files/list_folder", arg)
         while True:
             for entry in page.get("entries", []):
-                yield entry
+                if not self._is_listed_folder(entry, arg):
+                    yield entry
             if not page.get("has_more"):
                 return
             page = await self.arpc("files/list_folder/continue", {"cursor": page["cursor"]})
