@@ -73,7 +73,8 @@ def test_dropbox_too_many_write_operations_is_retried_like_a_429(
     )
     assert session["size"] == 4 * MiB + 7
     faults.fault("*/2/files/delete_v2", error="too_many_write_operations", count=2)
-    assert dropbox_hook.delete("/busy/a.txt") is not None
+    dropbox_hook.delete("/busy/a.txt")  # RemoteFiles.delete returns None; the file must be gone
+    assert not dropbox_hook.exists("/busy/a.txt")
     stats = routes(fresh_emulator, "dropbox")
     for route in ("create_folder_v2", "upload", "upload_session/finish", "delete_v2"):
         assert stats[f"/2/files/{route}"] == {"409": 2, "200": 1}, route
