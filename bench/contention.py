@@ -98,11 +98,14 @@ class ClaimCounter:
         self._store = store
         self.url = store.url
         self.claims = 0
+        self.acquired = 0
 
     def claim_lease(self, conn_id: str, owner: str, seconds: float, *, service: str) -> LeaseState:
-        """``TokenStore.claim_lease``, counted."""
+        """``TokenStore.claim_lease``, counted (all claims, and those that took the lease)."""
         self.claims += 1
-        return self._store.claim_lease(conn_id, owner, seconds, service=service)
+        state = self._store.claim_lease(conn_id, owner, seconds, service=service)
+        self.acquired += state.acquired
+        return state
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._store, name)
@@ -121,6 +124,7 @@ def _run_repetition(plan: Plan, rep: int, barrier: Any) -> dict[str, Any]:
         for conn_id, conn_json in zip(plan.conn_ids[rep], plan.conn_jsons[rep], strict=True)
     ]
     outcome: dict[str, Any] = {"calls": 0, "failed": 0, "errors": [], "loop_s": 0.0}
+    idle_leases = 0  # calls that took the lease, then found another process's new tokens and made no request
     holder_ms: list[float] = []  # calls that made the token request themselves
     waiter_ms: list[float] = []  # calls that waited for (or re-checked after) another process's refresh
     barrier.wait(BARRIER_TIMEOUT)  # everyone ready: the parent obtains and stores the grants
@@ -131,7 +135,7 @@ def _run_repetition(plan: Plan, rep: int, barrier: Any) -> dict[str, Any]:
     calls = failed = 0
     while time.monotonic() < deadline:
         for conn_id, config in work:
-            claims, refreshes = store.claims, flows.refreshes
+            claims, acquired, refreshes = store.claims, store.acquired, flows.refreshes
             begun = clock()
             try:
                 manager.get_valid_token(conn_id, config)
@@ -142,7 +146,11 @@ def _run_repetition(plan: Plan, rep: int, barrier: Any) -> dict[str, Any]:
             elapsed = clock() - begun
             calls += 1
             if store.claims != claims:
-                (holder_ms if flows.refreshes != refreshes else waiter_ms).append(elapsed * 1000)
+                if flows.refreshes != refreshes:
+                    holder_ms.append(elapsed * 1000)
+                else:
+                    waiter_ms.append(elapsed * 1000)
+                    idle_leases += store.acquired != acquired
         time.sleep(plan.think)
     outcome.update(
         calls=calls,
@@ -150,6 +158,7 @@ def _run_repetition(plan: Plan, rep: int, barrier: Any) -> dict[str, Any]:
         loop_s=time.monotonic() - started,
         holder_ms=holder_ms,
         waiter_ms=waiter_ms,
+        idle_leases=idle_leases,
         token_ms=flows.latencies_ms,
     )
     return outcome
@@ -255,6 +264,7 @@ def run_variant(
                 diff = {k: after.get(k, 0) - before.get(k, 0) for k in after}
                 windows = sum(end - at for at in issued) / lifetime
                 waits = [ms for o in outcomes for ms in o["holder_ms"] + o["waiter_ms"]]
+                holders = [ms for o in outcomes for ms in o["holder_ms"]]
                 waiters = [ms for o in outcomes for ms in o["waiter_ms"]]
                 token = [ms for o in outcomes for ms in o["token_ms"]]
                 per_rep.append(
@@ -267,8 +277,11 @@ def run_variant(
                         "errors": sorted({e for o in outcomes for e in o["errors"]})[:5],
                         "waiting_calls": len(waits),
                         "waiter_calls": len(waiters),
+                        "idle_leases": sum(o["idle_leases"] for o in outcomes),
                         "wait_p50": percentile(waits, 50),
                         "wait_p99": percentile(waits, 99),
+                        "holder_p50": percentile(holders, 50),
+                        "holder_p99": percentile(holders, 99),
                         "waiter_p50": percentile(waiters, 50),
                         "waiter_p99": percentile(waiters, 99),
                         "token_p50": percentile(token, 50),
@@ -304,10 +317,13 @@ def run_variant(
         "calls": summarize([r["calls"] for r in per_rep], "count"),
         "waiting_calls": summarize([r["waiting_calls"] for r in per_rep], "count"),
         "waiter_calls": summarize([r["waiter_calls"] for r in per_rep], "count"),
+        "idle_leases": summarize([r["idle_leases"] for r in per_rep], "count"),
         "wait_p50_ms": _figures([r["wait_p50"] for r in per_rep], "ms"),
         "wait_p99_ms": _figures([r["wait_p99"] for r in per_rep], "ms"),
         "waiter_p50_ms": _figures([r["waiter_p50"] for r in per_rep], "ms"),
         "waiter_p99_ms": _figures([r["waiter_p99"] for r in per_rep], "ms"),
+        "holder_p50_ms": _figures([r["holder_p50"] for r in per_rep], "ms"),
+        "holder_p99_ms": _figures([r["holder_p99"] for r in per_rep], "ms"),
         "token_p50_ms": _figures([r["token_p50"] for r in per_rep], "ms"),
         "token_p99_ms": _figures([r["token_p99"] for r in per_rep], "ms"),
         "wait_p50_to_token_p50": _figures([ratio(r, "wait_p50") for r in per_rep], "x"),
