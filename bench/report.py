@@ -253,13 +253,14 @@ def _contention_md(contention: dict[str, Any] | None) -> list[str]:
         "## 5. Refresh under contention",
         "",
         f"{c['processes']} processes share {c['connections']} Box connections in one token store and call "
-        f"`TokenManager.get_valid_token` on each in turn for {c['duration_s']} s (pausing "
-        f"{c['think_s'] * 1000:.0f} ms per sweep), access_token_ttl = {c['ttl_s']} s, Box refresh grace off, "
-        f"lease time {c['lease_s']:g} s. Grants per lifetime: refresh grants / (connections x effective "
-        "token lifetimes elapsed), the effective lifetime being the TTL minus min(refresh_margin, TTL / 2). "
-        "Waiting calls: calls that found no valid token in the cache or the store read and waited for a "
-        "lease or the token endpoint; their wait is set beside the token endpoint's own latency (every "
-        "refresh request of the run, timed around the call). "
+        f"`TokenManager.get_valid_token` on each in turn (pausing {c['think_s'] * 1000:.0f} ms per sweep) "
+        f"for {c.get('warmup_s', 0):g} s of warm-up and {c['duration_s']:g} s measured, access_token_ttl = "
+        f"{c['ttl_s']} s, Box refresh grace off, lease time {c['lease_s']:g} s. Grants per lifetime: refresh "
+        "grants over the whole run / (connections x effective token lifetimes elapsed since their grants), "
+        "the effective lifetime being the TTL minus min(refresh_margin, TTL / 2). Waiting calls (measured "
+        "part): calls that found no valid token in the cache or the store read and waited for a lease or the "
+        "token endpoint; their wait is set beside the token endpoint's own latency (every refresh request "
+        "of the measured part, timed around the call). "
         f"Started {c['started_at']}, load average at start {load}.",
         "",
         "| store | refresh_margin (effective) | grants per lifetime | invalid_grant | failed calls | "

@@ -27,6 +27,7 @@ class Settings:
     # Refresh under contention: P processes x C connections, tokens living ``contention_ttl`` seconds.
     contention_processes: int = 16
     contention_connections: int = 50
+    contention_warmup: float = 4.0
     contention_duration: float = 12.0
     contention_ttl: float = 2.0
     contention_think: float = 0.01
@@ -66,6 +67,7 @@ QUICK = Settings(
     import_repetitions=5,
     contention_processes=4,
     contention_connections=10,
+    contention_warmup=2.5,
     contention_duration=5.0,
 )
 
@@ -84,6 +86,7 @@ SMOKE = Settings(
     import_repetitions=1,
     contention_processes=2,
     contention_connections=3,
+    contention_warmup=1.0,
     contention_duration=1.5,
     contention_ttl=1.0,
 )
