@@ -260,22 +260,24 @@ def _contention_md(contention: dict[str, Any] | None) -> list[str]:
         "the effective lifetime being the TTL minus min(refresh_margin, TTL / 2). Waiting calls (measured "
         "part): calls that found no valid token in the cache or the store read and waited for a lease or the "
         "token endpoint; their wait is set beside the token endpoint's own latency (every refresh request "
-        "of the measured part, timed around the call). "
+        "of the measured part, timed around the call). Calls: all calls of the measured part; few calls and "
+        "grants per lifetime well below 1.0 mean the processes spent the run waiting and tokens stayed "
+        "expired. "
         f"Started {c['started_at']}, load average at start {load}.",
         "",
-        "| store | refresh_margin (effective) | grants per lifetime | invalid_grant | failed calls | "
+        "| store | refresh_margin (effective) | grants per lifetime | invalid_grant | failed calls | calls | "
         "waiting calls | wait p50 ms | wait p99 ms | token endpoint p50 ms | token endpoint p99 ms |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in contention["runs"]:
         margin = f"{row['refresh_margin_s']} s"
         if row.get("skipped"):
-            lines.append(f"| {row['store']} | {margin} | skipped: {row['skipped']} | | | | | | | |")
+            lines.append(f"| {row['store']} | {margin} | skipped: {row['skipped']} | | | | | | | | |")
             continue
         lines.append(
             f"| {row['store']} | {margin} ({row['effective_margin_s']:g} s) | "
             f"{_fmt(row['grants_per_lifetime'])} | {_fmt(row['invalid_grant'], 0)} | "
-            f"{_fmt(row['failed_calls'], 0)} | {_fmt(row['waiting_calls'], 0)} | "
+            f"{_fmt(row['failed_calls'], 0)} | {_fmt(row['calls'], 0)} | {_fmt(row['waiting_calls'], 0)} | "
             f"{_fmt(row['wait_p50_ms'], 1)} | {_fmt(row['wait_p99_ms'], 1)} | "
             f"{_fmt(row['token_p50_ms'], 1)} | {_fmt(row['token_p99_ms'], 1)} |"
         )
