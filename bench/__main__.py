@@ -1,5 +1,8 @@
 """``python -m bench [--quick | --smoke] [--only SCENARIO ...] [--out DIR]``: run the benchmarks against a
-local emulator and write ``latest.json`` and ``latest.md`` into ``bench/results`` (or ``--out``)."""
+local emulator and write ``latest.json`` and ``latest.md`` into ``bench/results`` (or ``--out``).
+
+With ``--only``, the chosen scenarios are merged into an existing ``latest.json`` of the same mode (the other
+scenarios' figures are kept, and a note records the separate run); ``--replace`` writes only this run."""
 
 from __future__ import annotations
 
@@ -14,7 +17,7 @@ from typing import Any
 
 from bench import connections
 
-SCENARIOS = ("imports", "hot_path", "transfers", "fleet")
+SCENARIOS = ("imports", "hot_path", "transfers", "fleet", "contention")
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -26,6 +29,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     size.add_argument("--smoke", action="store_true", help="tiny sizes, for the test suite")
     parser.add_argument("--only", nargs="+", choices=SCENARIOS, help="run only these scenarios")
     parser.add_argument("--out", type=Path, default=RESULTS, help="result directory (default bench/results)")
+    parser.add_argument(
+        "--replace", action="store_true", help="with --only: overwrite latest.json instead of merging into it"
+    )
     return parser.parse_args(argv)
 
 
@@ -33,13 +39,19 @@ def main(argv: list[str] | None = None) -> int:
     """Run the chosen scenarios; a scenario that fails is recorded with its error and the run goes on."""
     args = parse_args(argv)
     connections.isolate_airflow()  # before anything imports Airflow
-    from bench import fleet, hot_path, imports, report, transfers
+    from bench import contention, fleet, hot_path, imports, report, transfers
     from bench.emulator import start_emulator
     from bench.settings import FULL, QUICK, SMOKE
     from bench.targets import evaluate
 
     settings = SMOKE if args.smoke else QUICK if args.quick else FULL
-    modules = {"imports": imports, "hot_path": hot_path, "transfers": transfers, "fleet": fleet}
+    modules = {
+        "imports": imports,
+        "hot_path": hot_path,
+        "transfers": transfers,
+        "fleet": fleet,
+        "contention": contention,
+    }
     chosen = args.only or list(SCENARIOS)
     results: dict[str, Any] = {
         "machine": report.machine_info(),
@@ -63,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
         emulator.stop()
         shutil.rmtree(workdir, ignore_errors=True)
     results["duration_s"] = round(time.monotonic() - started, 1)
+    if args.only and not args.replace:
+        results = report.merge(report.read_json(args.out / "latest.json"), results, chosen)
     results["targets"] = evaluate(results)
     report.write_json(results, args.out / "latest.json")
     (args.out / "latest.md").write_text(report.markdown(results))

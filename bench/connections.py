@@ -9,10 +9,13 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from dropbox_box_provider.emulator import seed
+
+if TYPE_CHECKING:
+    from dropbox_box_provider.auth.config import AuthConfig
 
 BOX_CALLBACK = seed.DEMO_REDIRECT_URIS[1]
 POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -95,14 +98,9 @@ def raw_grant(service: str, emulator: Any) -> dict[str, Any]:
     return grant
 
 
-def store_grant(service: str, conn_id: str, conn_json: str, grant: dict[str, Any]) -> None:
-    """Save a grant into the connection's token store, as ``dropbox-box-auth authorize`` would."""
-    import time
-
+def auth_config(service: str, conn_id: str, conn_json: str) -> AuthConfig:
+    """The AuthConfig the hooks would build from a ``connection_json`` (without loading Airflow)."""
     from dropbox_box_provider.auth.config import AuthConfig
-    from dropbox_box_provider.auth.manager import TokenManager
-    from dropbox_box_provider.auth.tokens import TokenSet
-    from dropbox_box_provider.store import open_store
 
     body = json.loads(conn_json)
     fields = {
@@ -111,7 +109,18 @@ def store_grant(service: str, conn_id: str, conn_json: str, grant: dict[str, Any
         "endpoint": body["host"],
         **body["extra"],
     }
-    config = AuthConfig.from_mapping(service, fields, conn_id=conn_id)
+    return AuthConfig.from_mapping(service, fields, conn_id=conn_id)
+
+
+def store_grant(service: str, conn_id: str, conn_json: str, grant: dict[str, Any]) -> None:
+    """Save a grant into the connection's token store, as ``dropbox-box-auth authorize`` would."""
+    import time
+
+    from dropbox_box_provider.auth.manager import TokenManager
+    from dropbox_box_provider.auth.tokens import TokenSet
+    from dropbox_box_provider.store import open_store
+
+    config = auth_config(service, conn_id, conn_json)
     tokens = TokenSet(
         access_token=grant["access_token"],
         refresh_token=grant.get("refresh_token"),

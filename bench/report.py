@@ -82,6 +82,43 @@ def write_json(results: dict[str, Any], path: Path) -> None:
     path.write_text(json.dumps(results, indent=2, sort_keys=False) + "\n")
 
 
+def read_json(path: Path) -> dict[str, Any] | None:
+    """A previous run's result tree, or None when there is none (or it is unreadable)."""
+    try:
+        loaded = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return loaded if isinstance(loaded, dict) else None
+
+
+def merge(previous: dict[str, Any] | None, new: dict[str, Any], chosen: list[str]) -> dict[str, Any]:
+    """``previous`` with the ``chosen`` scenarios (and their errors) taken from ``new``, and a note saying so.
+
+    Only runs of the same mode merge; otherwise ``new`` is returned as is. The header (machine, versions)
+    stays the previous run's; the note records when and under what load the merged scenarios were measured.
+    """
+    if previous is None or previous.get("settings", {}).get("mode") != new["settings"]["mode"]:
+        return new
+    merged = {k: v for k, v in previous.items() if k != "targets"}
+    errors = {k: v for k, v in previous.get("errors", {}).items() if k not in chosen}
+    for name in chosen:
+        merged.pop(name, None)
+        if name in new:
+            merged[name] = new[name]
+        if name in new["errors"]:
+            errors[name] = new["errors"][name]
+    merged["errors"] = errors
+    merged["settings"] = {**previous.get("settings", {}), **new["settings"]}
+    load = ", ".join(f"{x:.2f}" for x in new["machine"].get("load_average") or [])
+    merged["notes"] = [
+        *previous.get("notes", []),
+        f"{', '.join(chosen)} measured in a separate run (--only) started {new['machine']['started_at']} "
+        f"({new['duration_s']} s, load average at start {load}), same machine; the other scenarios are from "
+        "the earlier runs",
+    ]
+    return merged
+
+
 def _fmt(figure: dict[str, Any] | None, digits: int = 2) -> str:
     if not figure or figure.get("median") is None:
         return "-"
@@ -114,6 +151,7 @@ def markdown(results: dict[str, Any]) -> str:
     lines += _hot_md(results.get("hot_path"))
     lines += _transfers_md(results.get("transfers"))
     lines += _imports_md(results.get("imports"))
+    lines += _contention_md(results.get("contention"))
     targets = results.get("targets", [])
     if targets:
         lines += ["## Targets", "", "| target | measured | result |", "|---|---|---|"]
@@ -203,4 +241,44 @@ def _imports_md(imports: dict[str, Any] | None) -> list[str]:
     ]
     for row in imports["rows"]:
         lines.append(f"| `{row['module']}` | {_fmt(row['ms'], 1)} |")
+    return [*lines, ""]
+
+
+def _contention_md(contention: dict[str, Any] | None) -> list[str]:
+    if not contention:
+        return []
+    c = contention
+    load = ", ".join(f"{x:.1f}" for x in c.get("load_average_at_start") or [])
+    lines = [
+        "## 5. Refresh under contention",
+        "",
+        f"{c['processes']} processes share {c['connections']} Box connections in one token store and call "
+        f"`TokenManager.get_valid_token` on each in turn (pausing {c['think_s'] * 1000:.0f} ms per sweep) "
+        f"for {c.get('warmup_s', 0):g} s of warm-up and {c['duration_s']:g} s measured, access_token_ttl = "
+        f"{c['ttl_s']} s, Box refresh grace off, lease time {c['lease_s']:g} s. Grants per lifetime: refresh "
+        "grants over the whole run / (connections x effective token lifetimes elapsed since their grants), "
+        "the effective lifetime being the TTL minus min(refresh_margin, TTL / 2). Waiting calls (measured "
+        "part): calls that found no valid token in the cache or the store read and waited for a lease or the "
+        "token endpoint; their wait is set beside the token endpoint's own latency (every refresh request "
+        "of the measured part, timed around the call). Calls: all calls of the measured part; few calls and "
+        "grants per lifetime well below 1.0 mean the processes spent the run waiting and tokens stayed "
+        "expired. "
+        f"Started {c['started_at']}, load average at start {load}.",
+        "",
+        "| store | refresh_margin (effective) | grants per lifetime | invalid_grant | failed calls | calls | "
+        "waiting calls | wait p50 ms | wait p99 ms | token endpoint p50 ms | token endpoint p99 ms |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in contention["runs"]:
+        margin = f"{row['refresh_margin_s']} s"
+        if row.get("skipped"):
+            lines.append(f"| {row['store']} | {margin} | skipped: {row['skipped']} | | | | | | | | |")
+            continue
+        lines.append(
+            f"| {row['store']} | {margin} ({row['effective_margin_s']:g} s) | "
+            f"{_fmt(row['grants_per_lifetime'])} | {_fmt(row['invalid_grant'], 0)} | "
+            f"{_fmt(row['failed_calls'], 0)} | {_fmt(row['calls'], 0)} | {_fmt(row['waiting_calls'], 0)} | "
+            f"{_fmt(row['wait_p50_ms'], 1)} | {_fmt(row['wait_p99_ms'], 1)} | "
+            f"{_fmt(row['token_p50_ms'], 1)} | {_fmt(row['token_p99_ms'], 1)} |"
+        )
     return [*lines, ""]

@@ -24,6 +24,14 @@ class Settings:
     large_size: int
     import_repetitions: int
     fleet_variants: tuple[str, ...] = field(default=())
+    # Refresh under contention: P processes x C connections, tokens living ``contention_ttl`` seconds.
+    contention_processes: int = 16
+    contention_connections: int = 50
+    contention_warmup: float = 4.0
+    contention_duration: float = 12.0
+    contention_ttl: float = 2.0
+    contention_think: float = 0.01
+    contention_margins: tuple[int, ...] = (0, 300)
 
 
 FULL = Settings(
@@ -39,6 +47,9 @@ FULL = Settings(
     small_size=1 * MiB,
     large_size=1024 * MiB,
     import_repetitions=5,
+    contention_processes=16,
+    contention_connections=50,
+    contention_duration=12.0,
 )
 
 QUICK = Settings(
@@ -54,6 +65,10 @@ QUICK = Settings(
     small_size=1 * MiB,
     large_size=64 * MiB,
     import_repetitions=5,
+    contention_processes=4,
+    contention_connections=10,
+    contention_warmup=2.5,
+    contention_duration=5.0,
 )
 
 SMOKE = Settings(
@@ -69,6 +84,11 @@ SMOKE = Settings(
     small_size=64 * 1024,
     large_size=21 * MiB,
     import_repetitions=1,
+    contention_processes=2,
+    contention_connections=3,
+    contention_warmup=1.0,
+    contention_duration=1.5,
+    contention_ttl=1.0,
 )
 
 MODES = {"full": FULL, "quick": QUICK, "smoke": SMOKE}

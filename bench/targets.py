@@ -108,6 +108,34 @@ def _import_targets(imports: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
+def _contention_targets(contention: dict[str, Any]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    runs = [r for r in contention["runs"] if not r.get("skipped")]
+    for row in runs:
+        value = _median(row["grants_per_lifetime"])
+        out.append(
+            {
+                "target": f"contention, Box {row['client']}, refresh_margin {row['refresh_margin_s']} s: "
+                f"refresh grants per effective token lifetime per connection ≤ 1.05 "
+                f"({row['processes']} processes x {row['connections']} connections)",
+                "measured": "-" if value is None else f"{value:.2f}",
+                "met": value is not None and value <= 1.05,
+            }
+        )
+    if runs:
+        invalid = sum(max(r["invalid_grant"]["values"] or [0]) for r in runs)
+        failed = sum(max(r["failed_calls"]["values"] or [0]) for r in runs)
+        out.append(
+            {
+                "target": "contention: zero invalid_grant and zero failed calls",
+                "measured": f"{invalid:.0f} invalid_grant, {failed:.0f} failed calls "
+                "(worst repetition, summed)",
+                "met": invalid == 0 and failed == 0,
+            }
+        )
+    return out
+
+
 def evaluate(results: dict[str, Any]) -> list[dict[str, Any]]:
     """One entry per target for every scenario that ran."""
     out: list[dict[str, Any]] = []
@@ -119,4 +147,6 @@ def evaluate(results: dict[str, Any]) -> list[dict[str, Any]]:
         out += _transfer_targets(results["transfers"])
     if results.get("imports"):
         out += _import_targets(results["imports"])
+    if results.get("contention"):
+        out += _contention_targets(results["contention"])
     return out

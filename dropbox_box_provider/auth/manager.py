@@ -173,11 +173,12 @@ class TokenManager:
         tokens = self._cached(conn_id, seed, config.refresh_margin)
         if tokens is not None:
             return tokens
-        tokens = self._usable(self.store.read(conn_id), config, seed)
+        record = self.store.read(conn_id)
+        tokens = self._usable(record, config, seed)
         if tokens is not None:
             self._cache[conn_id] = _CacheEntry(seed, tokens)
             return tokens
-        return self._renew(conn_id, config, seed, force=False, interactive=interactive)
+        return self._renew(conn_id, config, seed, _version(record), force=False, interactive=interactive)
 
     def force_refresh(self, conn_id: str, config: AuthConfig) -> TokenSet:
         """Obtain a new token now (the refresh operator), unless another process did so moments ago."""
@@ -189,7 +190,8 @@ class TokenManager:
                 ],
                 conn_id,
             )
-        return self._renew(conn_id, config, _seed_of(config), force=True, interactive=False)
+        known = _version(self.store.read(conn_id))
+        return self._renew(conn_id, config, _seed_of(config), known, force=True, interactive=False)
 
     def invalidate(self, conn_id: str, access_token: str, config: AuthConfig | None = None) -> bool:
         """After a 401: forget ``access_token``; mark it expired in the store if it is still the stored one.
@@ -211,7 +213,7 @@ class TokenManager:
                 current = self.store.read(conn_id)
                 return True if current is None or not self._holds(current, access_token) else None
 
-            if lease.acquire(replaced):
+            if lease.acquire(replaced, known_version=record.version):
                 return False  # another worker's refresh replaced the failed token meanwhile
             record = lease.record()
             if record is None or not self._holds(record, access_token):
@@ -318,16 +320,26 @@ class TokenManager:
         return bool(stored) and hmac.compare_digest(stored, access_token)
 
     def _renew(
-        self, conn_id: str, config: AuthConfig, seed: str | None, *, force: bool, interactive: bool
+        self,
+        conn_id: str,
+        config: AuthConfig,
+        seed: str | None,
+        known_version: int | None,
+        *,
+        force: bool,
+        interactive: bool,
     ) -> TokenSet:
-        """Steps 2 and 3: lock (threads, then processes), re-read, call the endpoint only if still needed."""
+        """Steps 2 and 3: lock (threads, then processes), re-read, call the endpoint only if still needed.
+
+        ``known_version`` is the record version this call found wanting: any other version is checked first.
+        """
         with _thread_lock(self.store.url, conn_id):
             if not force:
                 tokens = self._cached(conn_id, seed, config.refresh_margin)
                 if tokens is not None:
                     return tokens
             try:
-                tokens = self._renew_under_lease(conn_id, config, seed, force=force)
+                tokens = self._renew_under_lease(conn_id, config, seed, known_version, force=force)
             except _NeedsPerson as needs:
                 if not (interactive and self._authorizer is not None):
                     raise ReauthorizationRequired(conn_id, str(needs)) from None
@@ -339,7 +351,7 @@ class TokenManager:
         return tokens
 
     def _renew_under_lease(
-        self, conn_id: str, config: AuthConfig, seed: str | None, *, force: bool
+        self, conn_id: str, config: AuthConfig, seed: str | None, known_version: int | None, *, force: bool
     ) -> TokenSet:
         def served() -> TokenSet | None:
             """While waiting: the tokens another worker's refresh just stored, if they serve this call."""
@@ -351,7 +363,7 @@ class TokenManager:
         obtained: TokenSet | None = None
         try:
             with self._lease(conn_id, config.service) as lease:
-                landed = lease.acquire(served)
+                landed = lease.acquire(served, known_version=known_version)
                 if landed is not None:
                     return landed
                 record = lease.record()
@@ -472,6 +484,10 @@ class TokenManager:
             force=force,
         )
         return tokens
+
+
+def _version(record: TokenRecord | None) -> int | None:
+    return None if record is None else record.version
 
 
 def _known_tokens(previous: TokenRecord | None, tokens: TokenSet) -> list[str]:

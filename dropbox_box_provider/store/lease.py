@@ -44,7 +44,7 @@ class LeaseSettings:
     request_deadline: float = TOKEN_REQUEST_DEADLINE
     write_retry_seconds: float = DEFAULT_WRITE_RETRY_SECONDS
     poll_min: float = 0.02
-    poll_max: float = 0.5
+    poll_max: float = 0.25
 
     @property
     def max_wait(self) -> float:
@@ -99,46 +99,56 @@ class Lease:
 
     # -- claiming ----------------------------------------------------------------------------------
 
-    def acquire(self, ready: Callable[[], _T | None] | None = None) -> _T | None:
-        """Claim the lease, waiting (jittered polling) while another live holder has it.
+    def acquire(
+        self, ready: Callable[[], _T | None] | None = None, *, known_version: int | None = None
+    ) -> _T | None:
+        """Claim the lease, or wait (read-only polling with jitter) while another live holder has it.
 
-        Each time the record's version moves while waiting, ``ready()`` is asked whether the new tokens
-        serve; its non-None answer is returned at once. Raises TokenStoreError after ``max_wait`` seconds.
+        ``known_version`` is the record version the caller's decision to refresh was based on. Whenever the
+        store shows another version -- on a failed claim, while waiting, or on a claim that succeeds after
+        someone else's refresh landed -- ``ready()`` is asked whether the new tokens serve; its non-None
+        answer is returned at once (no lease kept). Raises TokenStoreError after ``max_wait`` seconds.
         """
         settings = self._settings
         started = time.monotonic()
-        seen_version: int | None = None
-        first = True
         logged = False
         delay = settings.poll_min
         while True:
             state = self._store.claim_lease(
                 self._conn_id, self.owner, settings.seconds, service=self._service
             )
+            moved = ready is not None and state.version != known_version
             if state.acquired:
                 self._held = True
                 self.version = state.version
+                if moved and ready is not None and (result := ready()) is not None:
+                    self.release()
+                    return result
                 self._start_renewer()
                 return None
-            if not first and state.version != seen_version and ready is not None:
-                result = ready()
-                if result is not None:
-                    return result
-            first = False
-            seen_version = state.version
-            waited = time.monotonic() - started
-            if not logged and waited >= WAIT_LOG_AFTER_SECONDS:
-                log.info("waiting for %s to finish refreshing %s", state.holder, self._conn_id)
-                logged = True
-            if waited >= settings.max_wait:
-                raise TokenStoreError(
-                    f"waited {waited:.0f} s for {state.holder} to finish refreshing {self._conn_id!r} in "
-                    f"token store {self._store.url}; its lease is still being renewed. What to do: check "
-                    "that worker (a hung token request?) and retry; its lease lapses within "
-                    f"{settings.seconds:g} s of it stopping"
-                )
-            self._sleep_while_held(state, delay)
-            delay = min(settings.poll_max, delay * 2)
+            while True:  # another live holder: watch the record until it lands or the lease lapses
+                if moved and ready is not None:
+                    result = ready()
+                    if result is not None:
+                        return result
+                    known_version = state.version
+                waited = time.monotonic() - started
+                if not logged and waited >= WAIT_LOG_AFTER_SECONDS:
+                    log.info("waiting for %s to finish refreshing %s", state.holder, self._conn_id)
+                    logged = True
+                if waited >= settings.max_wait:
+                    raise TokenStoreError(
+                        f"waited {waited:.0f} s for {state.holder} to finish refreshing {self._conn_id!r} in "
+                        f"token store {self._store.url}; its lease is still being renewed. What to do: check "
+                        "that worker (a hung token request?) and retry; its lease lapses within "
+                        f"{settings.seconds:g} s of it stopping"
+                    )
+                self._sleep_while_held(state, delay)
+                delay = min(settings.poll_max, delay * 1.5)
+                state = self._store.lease_state(self._conn_id)
+                moved = ready is not None and state.version != known_version
+                if state.holder is None and not moved:
+                    break  # free or lapsed: claim it
 
     def _sleep_while_held(self, state: LeaseState, delay: float) -> None:
         """Sleep a jittered ``delay``, but not much past the moment the holder's lease would lapse."""

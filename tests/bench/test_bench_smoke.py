@@ -90,3 +90,24 @@ def test_import_rows(smoke: dict) -> None:
         "box_sdk_gen",
     }
     assert all(r["ms"]["median"] > 0 for r in modules.values())
+
+
+def test_contention_single_flight_counts_and_waits(smoke: dict) -> None:
+    contention = smoke["contention"]
+    skipped = [r for r in contention["runs"] if r.get("skipped")]
+    if os.environ.get("REQUIRE_POSTGRES") == "1":
+        assert skipped == [], "PostgreSQL is required (REQUIRE_POSTGRES=1): contention runs were skipped"
+    runs = [r for r in contention["runs"] if not r.get("skipped")]
+    margins = set(smoke["settings"]["contention_margins"])
+    assert {(r["store"], r["refresh_margin_s"]) for r in runs} >= {("sqlite", m) for m in margins}
+    for row in runs:
+        assert row["calls"]["n"] == smoke["settings"]["repetitions"], row
+        assert min(row["grants"]["values"]) > 0, f"no token outlived the run, nothing measured: {row}"
+        assert max(row["invalid_grant"]["values"]) == 0, row
+        assert max(row["failed_calls"]["values"]) == 0, row["error_samples"]
+        # A margin at or above the lifetime is capped at half of it: not a refresh on every call.
+        assert row["effective_margin_s"] == min(row["refresh_margin_s"], contention["ttl_s"] / 2)
+        assert row["grants_per_lifetime"]["max"] <= 1.05, row["grants_per_lifetime"]
+        assert min(row["waiting_calls"]["values"]) > 0, "no call met a refresh: the wait was not measured"
+        assert 0 < row["wait_p50_ms"]["median"] <= row["wait_p99_ms"]["median"], row
+        assert row["token_p50_ms"]["median"] > 0, row

@@ -382,3 +382,81 @@ def test_hooks_take_the_lease_time_from_airflow_config(monkeypatch: pytest.Monke
         assert manager_for(store).lease.seconds == 4.5
     finally:
         forget_open_stores()
+
+
+# -- waiting is short and leaves the lease alone --------------------------------------------------------
+
+
+def _stored(store: Any, conn_id: str, token: str, expires_at: float) -> None:
+    from dropbox_box_provider.store.lease import Lease
+
+    with Lease(store, conn_id, service="box") as lease:
+        lease.acquire()
+        lease.write(
+            {"access_token": token}, expires_at=expires_at, refresh_issued_at=None, seed_fingerprint=None
+        )
+
+
+def test_a_waiter_that_already_sees_a_newer_version_uses_it_at_once(
+    sqlite_store_url: str, store_key: str
+) -> None:
+    from dropbox_box_provider.store.lease import Lease
+
+    store = open_store(sqlite_store_url, store_key)
+    _stored(store, "c", "old", 0.0)
+    seen = store.read("c")
+    assert seen is not None
+    _stored(store, "c", "new", time.time() + 3600)  # another worker's refresh lands after our read
+    idle = Lease(store, "c", service="box")
+    assert idle.acquire() is None  # and a third worker holds the lease for a while
+    try:
+
+        def ready() -> Any:
+            record = store.read("c")
+            return record if record is not None and record.payload["access_token"] == "new" else None
+
+        started = time.monotonic()
+        with Lease(store, "c", service="box") as waiter:
+            served = waiter.acquire(ready, known_version=seen.version)
+            assert served is not None and not waiter.held
+        assert time.monotonic() - started < 0.5
+    finally:
+        idle.release()
+
+
+def test_waiters_leave_as_soon_as_the_refresh_lands_without_taking_the_lease(
+    sqlite_store_url: str, store_key: str
+) -> None:
+    from dropbox_box_provider.store.lease import Lease
+
+    store = open_store(sqlite_store_url, store_key)
+    _stored(store, "c", "old", 0.0)
+    known = store.read("c")
+    assert known is not None
+    holder = Lease(store, "c", service="box")
+    assert holder.acquire() is None
+    outcomes: list[tuple[bool, float]] = []
+
+    def ready() -> Any:
+        record = store.read("c")
+        return record if record is not None and record.payload["access_token"] == "new" else None
+
+    def waiter() -> None:
+        started = time.monotonic()
+        with Lease(open_store(sqlite_store_url, store_key), "c", service="box") as lease:
+            served = lease.acquire(ready, known_version=known.version)
+        outcomes.append((served is None, time.monotonic() - started))
+
+    threads = [threading.Thread(target=waiter) for _ in range(15)]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.05)  # the holder's token request
+    holder.write(
+        {"access_token": "new"}, expires_at=time.time() + 3600, refresh_issued_at=None, seed_fingerprint=None
+    )
+    for thread in threads:
+        thread.join(10)
+    took = sum(1 for took_lease, _ in outcomes if took_lease)
+    waits = sorted(wait for _, wait in outcomes)
+    assert len(outcomes) == 15 and took == 0, f"{took} waiters took the lease only to re-read"
+    assert waits[len(waits) // 2] < 0.5, waits
