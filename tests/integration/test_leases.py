@@ -26,6 +26,7 @@ from dropbox_box_provider.store.lease import LeaseSettings
 from tests.fixtures.databases import admin_execute, database_url
 from tests.fixtures.emulator import RunningEmulator
 from tests.helpers.dropbox import dropbox_tokens
+from tests.helpers.tokens import expire_stored
 from tests.reliability.helpers import (
     authorize_into_store,
     box_fields,
@@ -100,17 +101,7 @@ def assert_nothing_lost(emulator: RunningEmulator, store_url: str, key: str, fie
     emulator.client.clear_faults()
     config = AuthConfig.from_mapping("box", fields, conn_id=CONN_ID)
     store = open_store(store_url, key)
-    record = store.read(CONN_ID)
-    assert record is not None
-    store.write(
-        CONN_ID,
-        record.service,
-        {**record.payload, "expires_at": 0.0},
-        expected_version=record.version,
-        expires_at=0.0,
-        refresh_issued_at=record.refresh_issued_at,
-        seed_fingerprint=record.seed_fingerprint,
-    )
+    expire_stored(store, CONN_ID)
     before = refresh_counts(emulator).get("ok", 0)
     tokens = TokenManager(store).get_valid_token(CONN_ID, config)
     assert refresh_counts(emulator).get("ok", 0) == before + 1, "the next caller did not refresh"
@@ -221,18 +212,7 @@ def refresh_once(
 
 
 def expire_record(store_url: str, key: str, conn_id: str) -> None:
-    store = open_store(store_url, key)
-    record = store.read(conn_id)
-    assert record is not None
-    store.write(
-        conn_id,
-        record.service,
-        {**record.payload, "expires_at": 0.0},
-        expected_version=record.version,
-        expires_at=0.0,
-        refresh_issued_at=record.refresh_issued_at,
-        seed_fingerprint=record.seed_fingerprint,
-    )
+    expire_stored(open_store(store_url, key), conn_id)
 
 
 def test_sqlite_a_hung_refresh_of_one_connection_never_delays_another(

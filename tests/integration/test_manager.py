@@ -32,6 +32,7 @@ from dropbox_box_provider.store import open_store
 from dropbox_box_provider.store.base import LeaseState, RecordMeta, TokenRecord, TokenStore
 from tests.fixtures.databases import new_key
 from tests.fixtures.emulator import RunningEmulator
+from tests.helpers.tokens import expire_stored
 
 REDIRECT_URI = "http://127.0.0.1:33333"
 GRANT_JWT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
@@ -101,18 +102,8 @@ def due(manager: TokenManager, conn_id: str, config: AuthConfig) -> TokenSet:
 
 def expire(manager: TokenManager, conn_id: str) -> None:
     """Mark the stored access token expired and forget the manager's cached copy."""
-    store = manager.store
-    record = store.read(conn_id)
-    if record is not None:
-        store.write(
-            conn_id,
-            record.service,
-            {**record.payload, "expires_at": 0.0},
-            expected_version=record.version,
-            expires_at=0.0,
-            refresh_issued_at=record.refresh_issued_at,
-            seed_fingerprint=record.seed_fingerprint,
-        )
+    if manager.store.read(conn_id) is not None:
+        expire_stored(manager.store, conn_id)
     manager.forget(conn_id)
 
 
