@@ -75,6 +75,7 @@ def get_provider_info() -> dict[str, Any]:
                 ],
             },
         ],
+        "filesystems": ["dropbox_box_provider.fs.dropbox", "dropbox_box_provider.fs.box"],
         "secrets-backends": ["dropbox_box_provider.secrets.token_store.TokenStoreBackend"],
         "connection-types": [
             {

@@ -188,6 +188,10 @@ class DropboxHook(BaseOAuthHook, RemoteFilesBase):
         """A small file's content in memory, content_hash checked (use ``download_file`` for large files)."""
         return download.read_small(self, normalize_path(remote))
 
+    def read_range(self, remote: str, start: int, end: int) -> bytes:
+        """Bytes ``start`` to ``end`` (exclusive) of a file, one ranged request (no checksum: a part)."""
+        return download.read_range(self, normalize_path(remote), start, end)
+
     def download_file(
         self,
         remote: str,
