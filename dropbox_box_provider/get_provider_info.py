@@ -48,7 +48,10 @@ def get_provider_info() -> dict[str, Any]:
         "operators": [
             {
                 "integration-name": "Dropbox",
-                "python-modules": ["dropbox_box_provider.operators.dropbox"],
+                "python-modules": [
+                    "dropbox_box_provider.operators.dropbox",
+                    "dropbox_box_provider.operators.remote_transfer",
+                ],
             },
             {"integration-name": "Box", "python-modules": ["dropbox_box_provider.operators.box"]},
             {
@@ -74,6 +77,15 @@ def get_provider_info() -> dict[str, Any]:
                     "dropbox_box_provider.triggers.token",
                 ],
             },
+        ],
+        "asset-uris": [
+            {
+                "schemes": [scheme],
+                "handler": "dropbox_box_provider.lineage.sanitize_uri",
+                "factory": f"dropbox_box_provider.lineage.create_{scheme}_asset",
+                "to_openlineage_converter": "dropbox_box_provider.lineage.convert_asset_to_openlineage",
+            }
+            for scheme in ("dropbox", "box")
         ],
         "filesystems": ["dropbox_box_provider.fs.dropbox", "dropbox_box_provider.fs.box"],
         "secrets-backends": ["dropbox_box_provider.secrets.token_store.TokenStoreBackend"],

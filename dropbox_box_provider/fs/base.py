@@ -10,7 +10,6 @@ import contextlib
 import errno
 import os
 import tempfile
-import unicodedata
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
@@ -18,31 +17,10 @@ from fsspec.spec import AbstractBufferedFile, AbstractFileSystem
 
 from dropbox_box_provider.errors import AlreadyExists, InvalidRemotePath, NotFound, PreconditionFailed
 from dropbox_box_provider.hooks.files import RemoteEntry
+from dropbox_box_provider.uris import canonical_uri, normalize, split_url
 
 # Writes are spooled to a temporary file in blocks of this size (memory stays bounded), uploaded on close.
 WRITE_BLOCK = 4 * 1024 * 1024
-
-
-def split_url(url: str, protocols: tuple[str, ...]) -> tuple[str | None, str]:
-    """``(conn_id or None, "/normalised/path")`` of ``scheme://[conn_id@]/path``, ``scheme://conn_id/path``
-    or a bare path. The path gets a leading slash, no trailing slash, NFC."""
-    text = str(url)
-    conn_id: str | None = None
-    for protocol in protocols:
-        prefix = f"{protocol}://"
-        if text.startswith(prefix):
-            rest = text[len(prefix) :]
-            authority, slash, path = rest.partition("/")
-            conn_id = authority.rstrip("@").rpartition("@")[0] or authority.rstrip("@") or None
-            text = slash + path
-            break
-    return conn_id, normalize(text)
-
-
-def normalize(path: str) -> str:
-    """The canonical path: leading slash, no trailing slash (except the root), no empty segments, NFC."""
-    parts = [part for part in unicodedata.normalize("NFC", path).split("/") if part and part != "."]
-    return "/" + "/".join(parts)
 
 
 @contextlib.contextmanager
@@ -112,8 +90,8 @@ class RemoteFileSystem(AbstractFileSystem):  # type: ignore[misc]
         return {"conn_id": conn_id} if conn_id else {}
 
     def unstrip_protocol(self, name: str) -> str:
-        """The canonical URL of a path: ``scheme://CONN_ID/path`` (the asset URI form)."""
-        return f"{self.protocol[0]}://{self.conn_id}{self._strip_protocol(name)}"
+        """The canonical URL of a path: ``scheme://CONN_ID@/path`` (the asset URI form)."""
+        return canonical_uri(self.protocol[0], self.conn_id, self._strip_protocol(name))
 
     @property
     def fsid(self) -> str:
@@ -202,7 +180,9 @@ class RemoteFileSystem(AbstractFileSystem):  # type: ignore[misc]
         with os_errors(source):
             self.hook.copy(source, target, overwrite=True)
 
-    def mv(self, path1: str, path2: str, recursive: bool = False, maxdepth: int | None = None, **kw: Any) -> None:
+    def mv(
+        self, path1: str, path2: str, recursive: bool = False, maxdepth: int | None = None, **kw: Any
+    ) -> None:
         """Server-side move or rename (folders move whole)."""
         if isinstance(path1, list) or any(c in str(path1) for c in "*?["):
             super().mv(path1, path2, recursive=recursive, maxdepth=maxdepth, **kw)
@@ -213,7 +193,9 @@ class RemoteFileSystem(AbstractFileSystem):  # type: ignore[misc]
 
     # ------------------------------------------------------------------ local files
 
-    def put_file(self, lpath: str, rpath: str, callback: Any = None, mode: str = "overwrite", **kw: Any) -> None:
+    def put_file(
+        self, lpath: str, rpath: str, callback: Any = None, mode: str = "overwrite", **kw: Any
+    ) -> None:
         """Upload a local file (streamed from disk by the hook, checksum verified)."""
         target = self._strip_protocol(rpath)
         with os_errors(target):
@@ -253,7 +235,9 @@ class RemoteFileSystem(AbstractFileSystem):  # type: ignore[misc]
         **kwargs: Any,
     ) -> RemoteFile:
         if mode not in ("rb", "wb", "xb"):
-            raise ValueError(f"mode {mode!r} is not supported: open for 'rb' or 'wb' ('ab' has no service call)")
+            raise ValueError(
+                f"mode {mode!r} is not supported: open for 'rb' or 'wb' ('ab' has no service call)"
+            )
         return RemoteFile(
             self,
             self._strip_protocol(path),
@@ -279,7 +263,9 @@ class RemoteFile(AbstractBufferedFile):  # type: ignore[misc]
             except FileNotFoundError:
                 existing = None
             if existing is not None and existing["type"] == "directory":
-                raise IsADirectoryError(errno.EISDIR, f"{path!r} is a folder; write to a file path inside it", path)
+                raise IsADirectoryError(
+                    errno.EISDIR, f"{path!r} is a folder; write to a file path inside it", path
+                )
             if existing is not None and mode == "xb":
                 raise FileExistsError(errno.EEXIST, f"{path!r} already exists", path)
         super().__init__(fs, path, mode=mode, **kwargs)

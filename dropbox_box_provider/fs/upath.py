@@ -1,5 +1,5 @@
-"""``UPath`` classes for ``dropbox://`` and ``box://`` (registered through ``universal_pathlib``'s entry point),
-so ``ObjectStoragePath`` dispatches to a declared implementation rather than upath's warned fallback."""
+"""``UPath`` classes for ``dropbox://`` and ``box://`` (``universal_pathlib`` entry points), so
+``ObjectStoragePath`` dispatches to a declared implementation rather than upath's warned fallback."""
 
 from __future__ import annotations
 
