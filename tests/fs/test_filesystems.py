@@ -192,3 +192,24 @@ def test_64_mib_round_trip_keeps_memory_flat(scheme: str) -> None:
     assert read.hexdigest() == digest.hexdigest()
     assert path.stat().st_size == size
     assert growth < 64 * 1024 * 1024, f"peak RSS grew by {growth / 2**20:.1f} MiB"
+
+
+def test_common_io_file_transfer_operator(services: RunningEmulator) -> None:
+    from airflow.providers.common.io.operators.file_transfer import FileTransferOperator
+
+    ObjectStoragePath(url("dropbox", "/io/a.csv")).write_bytes(b"a,1\n")
+    FileTransferOperator(
+        task_id="t", src=url("dropbox", "/io/a.csv"), dst=url("box", "/io/copied.csv")
+    ).execute({})  # type: ignore[arg-type]
+    assert ObjectStoragePath(url("box", "/io/copied.csv")).read_bytes() == b"a,1\n"
+    with pytest.raises(ValueError, match="already exists"):
+        FileTransferOperator(
+            task_id="u", src=url("dropbox", "/io/a.csv"), dst=url("box", "/io/copied.csv")
+        ).execute({})  # type: ignore[arg-type]
+    FileTransferOperator(
+        task_id="v",
+        src="dropbox:///io/a.csv",
+        source_conn_id=DROPBOX_CONN,
+        dst=url("box", "/io/copied.csv"),
+        overwrite=True,
+    ).execute({})  # type: ignore[arg-type]

@@ -49,7 +49,7 @@ def test_one_canonical_uri(given: str, canonical: str) -> None:
 
 @pytest.mark.parametrize("bad", ["dropbox://conn@host/a", "box://conn@/", "s3://b/k"])
 def test_bad_uris_are_refused(bad: str) -> None:
-    with pytest.raises(ValueError, match="dropbox://|box://|file path"):
+    with pytest.raises(ValueError, match=r"dropbox://|box://|file path"):
         sanitize_uri(urlsplit(bad))
 
 

@@ -126,6 +126,7 @@ def test_example_dags_import_cleanly(deployment: Deployment) -> None:
         "oauth_token_refresh",
         "dropbox_to_box_sync",
         "box_service_account_report",
+        "object_storage_csv_summary",
     }
 
 
@@ -240,6 +241,29 @@ def test_box_service_account_report_round_trip(deployment: Deployment, connectio
     assert len(reports) == 1
     assert BoxHook("box_sa").read_bytes(reports[0].ref).endswith(b",42\n")  # written straight to box://
     assert grants(emu, "box", "urn:ietf:params:oauth:grant-type:jwt-bearer") == {"ok": 1}  # one token, shared
+
+
+def test_object_storage_csv_summary_maps_over_dropbox_files(
+    deployment: Deployment, connections: Connections
+) -> None:
+    from dropbox_box_provider.hooks.box import BoxHook
+    from dropbox_box_provider.hooks.dropbox import DropboxHook
+
+    emu = deployment.emulator
+    dbx = dropbox_tokens(emu)
+    for add in (deployment.connection, connections.add):
+        add("dbx", dropbox_connection(emu, dbx.refresh_token))
+        add("box_sa", box_jwt_connection(emu))
+    dropbox = DropboxHook("dbx")
+    dropbox.write_bytes("/inbox/a.csv", b"x,1\ny,2\n")
+    dropbox.write_bytes("/inbox/é.csv", b"z,3\n")
+    dropbox.write_bytes("/inbox/skip.txt", b"not a csv\n")
+    conf = {"dropbox_conn_id": "dbx", "box_conn_id": "box_sa", "dropbox_folder": "/inbox"}
+
+    output = deployment.dags_test("object_storage_csv_summary", conf)
+    assert deployment.last_run_state("object_storage_csv_summary") == "success", output[-4000:]
+    summary = BoxHook("box_sa").read_bytes("/summaries/summary.csv").decode()
+    assert summary == "file,rows\ndropbox://dbx@/inbox/a.csv,2\ndropbox://dbx@/inbox/é.csv,1\n"
 
 
 def test_deferrable_sensor_defers_and_resumes_once_authorized(deployment: Deployment) -> None:
