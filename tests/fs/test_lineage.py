@@ -113,3 +113,11 @@ def test_transfer_with_no_match_fails_unless_allowed(services: RunningEmulator) 
     assert allowed.execute({}) == []  # type: ignore[arg-type]
     with pytest.raises(NotFound):
         DropboxToBoxOperator(task_id="c", dropbox_path="/empty/missing.csv", **kwargs).execute({})  # type: ignore[arg-type]
+
+
+def test_openlineage_dataset_names_the_connection() -> None:
+    pytest.importorskip("airflow.providers.openlineage", reason="the OpenLineage provider is not installed")
+    from dropbox_box_provider.lineage import convert_asset_to_openlineage
+
+    dataset = convert_asset_to_openlineage(Asset(uri="box://b@/r/x.csv"), None)
+    assert (dataset.namespace, dataset.name) == ("box://b", "/r/x.csv")
