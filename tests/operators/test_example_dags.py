@@ -236,11 +236,11 @@ def test_box_service_account_report_round_trip(deployment: Deployment, connectio
     conf = {"box_conn_id": "box_sa", "folder": "/reports"}
     output = deployment.dags_test("box_service_account_report", conf)
     assert deployment.last_run_state("box_service_account_report") == "success", output[-4000:]
-    connections.add("box_sa", box_jwt_connection(emu))
+    assert grants(emu, "box", "urn:ietf:params:oauth:grant-type:jwt-bearer") == {"ok": 1}  # one token, shared
+    connections.add("box_sa", box_jwt_connection(emu))  # this process's own view (its own token)
     reports = list(BoxHook("box_sa").list("/reports", pattern="report-*.csv"))
     assert len(reports) == 1
     assert BoxHook("box_sa").read_bytes(reports[0].ref).endswith(b",42\n")  # written straight to box://
-    assert grants(emu, "box", "urn:ietf:params:oauth:grant-type:jwt-bearer") == {"ok": 1}  # one token, shared
 
 
 def test_object_storage_csv_summary_maps_over_dropbox_files(
