@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseOperator
 
-from dropbox_box_provider.errors import NotFound
+from dropbox_box_provider.errors import InvalidArgument, NotFound
 from dropbox_box_provider.hooks.files import (
     RemoteEntry,
     RemoteFiles,
@@ -47,26 +47,42 @@ class _RemoteFilesOperator(BaseOperator, abc.ABC):
 
 
 class RemoteUploadOperator(_RemoteFilesOperator):
-    """Upload ``local_path`` (a file, or a glob of files) to ``remote_path``; returns the files' metadata."""
+    """Upload ``local_path`` (a file, or a glob of files) to ``remote_path``; returns the files' metadata.
+    No matching local file fails the task unless ``allow_empty`` (on another worker the files are not
+    there: an empty success would hide it)."""
 
     template_fields: Sequence[str] = ("local_path", "remote_path", "conn_id")
     ui_color = "#cfe2ff"
     summary_keys: ClassVar[tuple[str, ...]]
 
     def __init__(
-        self, *, local_path: str, remote_path: str, conn_id: str, overwrite: bool = False, **kwargs: Any
+        self,
+        *,
+        local_path: str,
+        remote_path: str,
+        conn_id: str,
+        overwrite: bool = False,
+        allow_empty: bool = False,
+        **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.local_path = local_path
         self.remote_path = remote_path
         self.conn_id = conn_id
         self.overwrite = overwrite
+        self.allow_empty = allow_empty
 
     def execute(self, context: Context) -> list[dict[str, Any]]:
         """Upload every matching file (the hook verifies each one's hash)."""
         files = self.get_hook()
         remote = str(self.remote_path)
         sources = local_sources(self.local_path)
+        if not sources and not self.allow_empty:
+            raise InvalidArgument(
+                f"no local file matches {os.fspath(self.local_path)!r} on this worker; check the path (a "
+                "file written by another task may be on another machine: pass data through remote "
+                "storage), or pass allow_empty=True if nothing to upload is fine"
+            )
         into_folder = has_glob(os.fspath(self.local_path)) or self.names_a_folder(remote)
         if not into_folder and sources:
             with contextlib.suppress(NotFound):  # an existing folder's path means "into it", '/' or not
@@ -85,7 +101,8 @@ class RemoteUploadOperator(_RemoteFilesOperator):
 class RemoteDownloadOperator(_RemoteFilesOperator):
     """Download ``remote_path`` (a file, or a glob in its last segment) to ``local_path`` (a folder for a
     glob). ``modified_after`` (datetime or ISO text, e.g. ``"{{ prev_start_date_success or '' }}"``) keeps
-    only newer files; ``overwrite=False`` keeps existing local files. Returns the local paths written.
+    only newer files; ``overwrite=False`` keeps existing local files. No matching remote file fails the task
+    unless ``allow_empty``. Returns the local paths written.
     """
 
     template_fields: Sequence[str] = ("remote_path", "local_path", "conn_id", "modified_after")
@@ -99,6 +116,7 @@ class RemoteDownloadOperator(_RemoteFilesOperator):
         conn_id: str,
         overwrite: bool = True,
         modified_after: datetime | str | None = None,
+        allow_empty: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -107,6 +125,7 @@ class RemoteDownloadOperator(_RemoteFilesOperator):
         self.conn_id = conn_id
         self.overwrite = overwrite
         self.modified_after = modified_after
+        self.allow_empty = allow_empty
 
     def execute(self, context: Context) -> list[str]:
         """Download each matching file; a missing single file is an error, not "nothing new"."""
@@ -116,6 +135,12 @@ class RemoteDownloadOperator(_RemoteFilesOperator):
         if pattern is None:
             files.info(remote)  # NotFound for a missing file
         entries = find_files(files, remote, aware_time(self.modified_after))
+        if not entries and not self.allow_empty:
+            after = f" modified after {self.modified_after}" if self.modified_after else ""
+            raise InvalidArgument(
+                f"no {self.service_name} file matches {remote!r}{after}; check the path and pattern, or pass "
+                "allow_empty=True if nothing new is fine"
+            )
         written = []
         for entry in entries:
             target = local_target(self.local_path, entry.name, into_folder=pattern is not None)
