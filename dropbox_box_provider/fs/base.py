@@ -57,6 +57,7 @@ class RemoteFileSystem(AbstractFileSystem):  # type: ignore[misc]
     """One connection's files as an fsspec filesystem; subclasses name the protocol and build the hook."""
 
     protocol: ClassVar[tuple[str, ...]] = ()
+    file_class: ClassVar[type[RemoteFile]]
     root_marker = "/"
     default_conn_id: ClassVar[str] = ""
 
@@ -238,7 +239,7 @@ class RemoteFileSystem(AbstractFileSystem):  # type: ignore[misc]
             raise ValueError(
                 f"mode {mode!r} is not supported: open for 'rb' or 'wb' ('ab' has no service call)"
             )
-        return RemoteFile(
+        return self.file_class(
             self,
             self._strip_protocol(path),
             mode=mode,
@@ -250,8 +251,9 @@ class RemoteFileSystem(AbstractFileSystem):  # type: ignore[misc]
 
 
 class RemoteFile(AbstractBufferedFile):  # type: ignore[misc]
-    """Reads: ranged requests through fsspec's read-ahead cache. Writes: blocks spooled to a temporary file
-    (memory stays bounded), uploaded on close through the hook (checksum verified)."""
+    """Reads: ranged requests through fsspec's read-ahead cache. Writes: blocks spooled to a bounded
+    temporary file (Box's chunked upload needs the size first), uploaded on close through the hook
+    (checksum verified)."""
 
     fs: RemoteFileSystem
 
@@ -300,3 +302,34 @@ class RemoteFile(AbstractBufferedFile):  # type: ignore[misc]
             self._spool.close()
             os.unlink(self._spool.name)
             self._spool = None
+
+
+class StreamedFile(RemoteFile):
+    """Writes streamed into the service's upload session as they come (Dropbox): 4 MiB-multiple pieces,
+    the remainder (< 4 MiB) kept for the next flush; no temporary file."""
+
+    def _initiate_upload(self) -> None:
+        self._spool = self.fs.hook.open_upload(self.path, overwrite=self.mode != "xb")
+        self._pending = b""
+
+    def _upload_chunk(self, final: bool = False) -> bool:
+        if self._spool is None:
+            self._initiate_upload()
+        data = self._pending + self.buffer.getvalue()
+        with os_errors(self.path):
+            if final:
+                self._spool.finish(data)
+                self._spool, self._pending = None, b""
+                self.fs.invalidate_cache(self.path)
+                return True
+            whole = len(data) - len(data) % WRITE_BLOCK
+            self._spool.append(data[:whole])
+        self._pending = data[whole:]
+        return True
+
+    def discard(self) -> None:
+        """Drop what was written (an unfinished Dropbox session expires by itself)."""
+        self._spool, self._pending = None, b""
+
+
+RemoteFileSystem.file_class = RemoteFile

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from dropbox_box_provider.fs.base import RemoteFileSystem
+from dropbox_box_provider.fs.base import RemoteFile, RemoteFileSystem, StreamedFile
 
 schemes = ["dropbox"]
 
@@ -14,6 +14,7 @@ class DropboxFileSystem(RemoteFileSystem):
 
     protocol: ClassVar[tuple[str, ...]] = ("dropbox",)
     default_conn_id: ClassVar[str] = "dropbox_default"
+    file_class: ClassVar[type[RemoteFile]] = StreamedFile
 
     def make_hook(self, conn_id: str) -> Any:
         """A ``DropboxHook`` for ``conn_id``."""

@@ -137,7 +137,7 @@ def read_range(hook: BoxHook, file_id: str, start: int, end: int) -> bytes:
                 response.read()
                 continue
             try:
-                data = response.read()
+                data = b"".join(response.iter_bytes(READ_SIZE))  # not kept on the response
             except httpx.HTTPError as exc:
                 raise hook.read_error(exc, f"ranged download of file {file_id}", 0) from exc
             if response.status_code == 200:

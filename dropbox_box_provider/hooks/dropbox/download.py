@@ -102,7 +102,7 @@ def read_range(hook: DropboxHook, path: str, start: int, end: int) -> bytes:
     url = f"{DROPBOX.content_base}/files/download"
     with hook.stream("POST", url, headers=headers, expected=(200, 206)) as response:
         try:
-            data = response.read()
+            data = b"".join(response.iter_bytes(READ_SIZE))  # not kept on the response
         except httpx.HTTPError as exc:
             raise hook.read_error(exc, f"ranged download of {path}", 0) from exc
         whole = response.status_code == 200
