@@ -19,7 +19,7 @@ from dropbox_box_provider.errors import AlreadyExists, InvalidRemotePath, NotFou
 from dropbox_box_provider.hooks.files import RemoteEntry
 from dropbox_box_provider.uris import canonical_uri, normalize, split_url
 
-# Writes are spooled to a temporary file in blocks of this size (memory stays bounded), uploaded on close.
+# The write buffer: a multiple of Dropbox's 4 MiB content-hash block, which its upload sessions require.
 WRITE_BLOCK = 4 * 1024 * 1024
 
 
