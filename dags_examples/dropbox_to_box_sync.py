@@ -1,23 +1,19 @@
-"""Copy new files from a Dropbox folder to a Box folder.
+"""Copy new files from a Dropbox folder to a Box folder, correct on any number of workers.
 
-Files modified since the last successful run started (all files on the first run) are downloaded to a
-staging folder, uploaded to Box (a changed file becomes a new Box version), and the staging folder is
-removed. Both hooks verify checksums (Dropbox content_hash, Box SHA-1) on every transfer.
+One task moves each file from Dropbox to Box (``DropboxToBoxOperator``): the file passes through a temporary
+file of that task only, both checksums are verified (Dropbox content_hash, Box SHA-1), and nothing is left on
+a worker's disk for another task to find. Only files modified since the last successful run started are
+taken (all files on the first run); a file whose Box copy already has the same content is skipped, so a
+second run over the same files moves nothing. A changed file becomes a new Box version.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from datetime import datetime
 
-from airflow.sdk import dag, task
+from airflow.sdk import dag
 
-from dropbox_box_provider.operators.box import BoxUploadOperator
-from dropbox_box_provider.operators.dropbox import DropboxDownloadOperator
-
-STAGING = "{{ params.staging_dir }}/{{ run_id | replace(':', '_') | replace('+', '_') }}"
+from dropbox_box_provider.operators.remote_transfer import DropboxToBoxOperator
 
 
 @dag(
@@ -31,31 +27,20 @@ STAGING = "{{ params.staging_dir }}/{{ run_id | replace(':', '_') | replace('+',
         "pattern": "*",
         "box_conn_id": "box_default",
         "box_folder": "/from-dropbox",
-        "staging_dir": os.path.join(tempfile.gettempdir(), "dropbox_to_box"),
     },
     tags=["dropbox", "box"],
 )
 def dropbox_to_box_sync() -> None:
-    download = DropboxDownloadOperator(
-        task_id="download_new_files",
-        conn_id="{{ params.dropbox_conn_id }}",
-        remote_path="{{ params.dropbox_folder }}/{{ params.pattern }}",
-        local_path=STAGING + "/",
+    DropboxToBoxOperator(
+        task_id="copy_new_files",
+        dropbox_conn_id="{{ params.dropbox_conn_id }}",
+        dropbox_path="{{ params.dropbox_folder }}/{{ params.pattern }}",
+        box_conn_id="{{ params.box_conn_id }}",
+        box_folder="{{ params.box_folder }}",
         modified_after="{{ prev_start_date_success or '' }}",
-    )
-    upload = BoxUploadOperator(
-        task_id="upload_to_box",
-        conn_id="{{ params.box_conn_id }}",
-        local_path=STAGING + "/*",
-        remote_path="{{ params.box_folder }}/",
         overwrite=True,
+        allow_empty=True,  # an hour without new files is not an error
     )
-
-    @task(trigger_rule="all_done")
-    def remove_staging(path: str) -> None:
-        shutil.rmtree(path, ignore_errors=True)
-
-    download >> upload >> remove_staging(STAGING)
 
 
 dropbox_to_box_sync()

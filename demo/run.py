@@ -207,8 +207,8 @@ class DemoRun:
     def sync_dag(self) -> None:
         self.console.step(
             "Run the dropbox_to_box_sync DAG (`airflow dags test`)",
-            f"Downloads new files from Dropbox {files.INBOX}, uploads them to Box /{files.BOX_FOLDER} "
-            "(checksums verified on both sides), removes the staging folder.",
+            f"Copies new files from Dropbox {files.INBOX} to Box /{files.BOX_FOLDER} "
+            "in one task (checksums verified on both sides; nothing staged on a worker's disk).",
         )
         conf = {
             "dropbox_conn_id": DROPBOX_CONN,
@@ -216,7 +216,6 @@ class DemoRun:
             "pattern": "*",
             "box_conn_id": BOX_CONN,
             "box_folder": f"/{files.BOX_FOLDER}",
-            "staging_dir": str(self.workspace.staging),
         }
         result = airflow.dags_test(self.supervisor, self.workspace, "dropbox_to_box_sync", conf)
         self.console.detail(f"tasks: {result.describe()}")

@@ -48,10 +48,6 @@ class Workspace:
         return self.root / "emulator"
 
     @property
-    def staging(self) -> Path:
-        return self.root / "staging"
-
-    @property
     def store_path(self) -> Path:
         return self.root / "oauth_tokens.db"
 
@@ -71,7 +67,7 @@ class Workspace:
         """Remove anything a previous run left and create the directories (0700: keys live here)."""
         if self.root.exists():
             shutil.rmtree(self.root)
-        for path in (self.root, self.airflow_home, self.logs, self.emulator_data, self.staging):
+        for path in (self.root, self.airflow_home, self.logs, self.emulator_data):
             path.mkdir(parents=True, exist_ok=True, mode=0o700)
 
     def define_connections(self, emulator_url: str) -> None:

@@ -99,6 +99,7 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": [
                     "dropbox_box_provider.operators.dropbox",
                     "dropbox_box_provider.operators.refresh",
+                    "dropbox_box_provider.operators.remote_transfer",
                 ],
             },
             {
@@ -106,6 +107,7 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": [
                     "dropbox_box_provider.operators.box",
                     "dropbox_box_provider.operators.refresh",
+                    "dropbox_box_provider.operators.remote_transfer",
                 ],
             },
         ],
@@ -137,6 +139,16 @@ def get_provider_info() -> dict[str, Any]:
             "dropbox_box_provider.operators.links.BoxFileLink",
         ],
         "config": CONFIG,
+        "asset-uris": [
+            {
+                "schemes": [scheme],
+                "handler": "dropbox_box_provider.lineage.sanitize_uri",
+                "factory": f"dropbox_box_provider.lineage.create_{scheme}_asset",
+                "to_openlineage_converter": "dropbox_box_provider.lineage.convert_asset_to_openlineage",
+            }
+            for scheme in ("dropbox", "box")
+        ],
+        "filesystems": ["dropbox_box_provider.fs.dropbox", "dropbox_box_provider.fs.box"],
         "secrets-backends": ["dropbox_box_provider.secrets.token_store.TokenStoreBackend"],
         "connection-types": [
             {

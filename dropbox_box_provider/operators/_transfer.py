@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from airflow.sdk import BaseOperator
 
-from dropbox_box_provider.errors import NotFound
+from dropbox_box_provider.errors import InvalidArgument, NotFound
 from dropbox_box_provider.hooks.files import RemoteEntry, RemoteFiles
 from dropbox_box_provider.hooks.matching import aware_time, find_files, has_glob, split_remote_pattern
 from dropbox_box_provider.operators._local import local_sources, local_target
@@ -65,7 +65,9 @@ class _RemoteFilesOperator(BaseOperator, abc.ABC):
 
 class RemoteUploadOperator(_RemoteFilesOperator):
     """Upload ``local_path`` (a file, or a glob of files) to ``remote_path``; returns the files' metadata.
-    ``max_concurrent_transfers`` (default ``[dropbox_box] max_concurrent_transfers``) files move at once."""
+    ``max_concurrent_transfers`` (default ``[dropbox_box] max_concurrent_transfers``) files move at once.
+    No matching local file fails the task unless ``allow_empty`` (on another worker the files are not
+    there: an empty success would hide it)."""
 
     template_fields: Sequence[str] = ("local_path", "remote_path", "conn_id")
     ui_color = "#cfe2ff"
@@ -79,6 +81,7 @@ class RemoteUploadOperator(_RemoteFilesOperator):
         conn_id: str,
         overwrite: bool = False,
         max_concurrent_transfers: int | None = None,
+        allow_empty: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -87,6 +90,7 @@ class RemoteUploadOperator(_RemoteFilesOperator):
         self.conn_id = conn_id
         self.overwrite = overwrite
         self.max_concurrent_transfers = max_concurrent_transfers
+        self.allow_empty = allow_empty
         self.remote_entries: list[dict[str, Any]] = []  # what moved, for the "Open in ..." link
 
     def execute(self, context: Context) -> list[dict[str, Any]]:
@@ -94,6 +98,12 @@ class RemoteUploadOperator(_RemoteFilesOperator):
         files = self.get_hook()
         remote = str(self.remote_path)
         sources = local_sources(self.local_path)
+        if not sources and not self.allow_empty:
+            raise InvalidArgument(
+                f"no local file matches {os.fspath(self.local_path)!r} on this worker; check the path (a "
+                "file written by another task may be on another machine: pass data through remote "
+                "storage), or pass allow_empty=True if nothing to upload is fine"
+            )
         into_folder = has_glob(os.fspath(self.local_path)) or self.names_a_folder(remote)
         if not into_folder and sources:
             with contextlib.suppress(NotFound):  # an existing folder's path means "into it", '/' or not
@@ -116,8 +126,9 @@ class RemoteUploadOperator(_RemoteFilesOperator):
 class RemoteDownloadOperator(_RemoteFilesOperator):
     """Download ``remote_path`` (a file, or a glob in its last segment) to ``local_path`` (a folder for a
     glob). ``modified_after`` (datetime or ISO text, e.g. ``"{{ prev_start_date_success or '' }}"``) keeps
-    only newer files; ``overwrite=False`` keeps existing local files. Returns the local paths written.
-    ``max_concurrent_transfers`` (default ``[dropbox_box] max_concurrent_transfers``) files move at once.
+    only newer files; ``overwrite=False`` keeps existing local files. No matching remote file fails the task
+    unless ``allow_empty``. Returns the local paths written. ``max_concurrent_transfers`` (default
+    ``[dropbox_box] max_concurrent_transfers``) files move at once.
     """
 
     template_fields: Sequence[str] = ("remote_path", "local_path", "conn_id", "modified_after")
@@ -132,6 +143,7 @@ class RemoteDownloadOperator(_RemoteFilesOperator):
         overwrite: bool = True,
         modified_after: datetime | str | None = None,
         max_concurrent_transfers: int | None = None,
+        allow_empty: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -141,6 +153,7 @@ class RemoteDownloadOperator(_RemoteFilesOperator):
         self.overwrite = overwrite
         self.modified_after = modified_after
         self.max_concurrent_transfers = max_concurrent_transfers
+        self.allow_empty = allow_empty
         self.remote_entries: list[dict[str, Any]] = []  # what moved, for the "Open in ..." link
 
     def execute(self, context: Context) -> list[str]:
@@ -151,6 +164,12 @@ class RemoteDownloadOperator(_RemoteFilesOperator):
         if pattern is None:
             files.info(remote)  # NotFound for a missing file
         entries = find_files(files, remote, aware_time(self.modified_after))
+        if not entries and not self.allow_empty:
+            after = f" modified after {self.modified_after}" if self.modified_after else ""
+            raise InvalidArgument(
+                f"no {self.service_name} file matches {remote!r}{after}; check the path and pattern, or pass "
+                "allow_empty=True if nothing new is fine"
+            )
 
         def download(entry: RemoteEntry) -> str | None:
             target = local_target(self.local_path, entry.name, into_folder=pattern is not None)

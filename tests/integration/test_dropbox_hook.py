@@ -308,3 +308,24 @@ def test_200_mib_upload_and_download_keep_memory_flat(
     assert file_hash(tmp_path / "back.bin") == expected
     assert upload_peak < 16 * MiB, upload_peak
     assert download_peak < 16 * MiB, download_peak
+
+
+def test_streamed_upload_session_and_a_lost_append_answer(
+    monkeypatch: pytest.MonkeyPatch, emu: RunningEmulator, tmp_path: Path
+) -> None:
+    """``open_upload`` (fsspec writes): pieces of 4 MiB; a piece whose answer was lost is not resent."""
+    data = os.urandom(10 * MiB + 11)
+    with fault_proxy(emu.url) as proxy:
+        dropbox_connection(monkeypatch, emu, tmp_path, "dbx_stream", host=proxy.url)
+        hook = DropboxHook("dbx_stream", retry_policy=FAST)
+        proxy.add(ProxyRule("upload_session/append_v2", lose_response=True))
+        upload = hook.open_upload("/streamed/ten.bin")
+        upload.append(data[: 4 * MiB])
+        upload.append(data[4 * MiB : 8 * MiB])
+        with pytest.raises(InvalidArgument, match="multiple of 4 MiB"):
+            upload.append(b"x")
+        metadata = upload.finish(data[8 * MiB :])
+        assert hook.read_bytes("/streamed/ten.bin") == data
+    assert len(proxy.applied) == 1
+    assert routes(emu)["/2/files/upload_session/append_v2"] == {"200": 1, "409": 1}
+    assert metadata["content_hash"] == dropbox_content_hash(data)

@@ -126,6 +126,7 @@ def test_example_dags_import_cleanly(deployment: Deployment) -> None:
         "oauth_token_refresh",
         "dropbox_to_box_sync",
         "box_service_account_report",
+        "object_storage_csv_summary",
     }
 
 
@@ -174,7 +175,6 @@ def test_dropbox_to_box_sync_copies_new_files(
         "dropbox_folder": "/inbox",
         "pattern": "*.csv",
         "box_folder": "/from-dropbox",
-        "staging_dir": str(tmp_path / "staging"),
     }
     time.sleep(1)  # the emulator's times have whole seconds: the run must start after these files
 
@@ -182,26 +182,88 @@ def test_dropbox_to_box_sync_copies_new_files(
     assert deployment.last_run_state("dropbox_to_box_sync") == "success", output[-4000:]
     assert {e["name"] for e in box.list_folder("/from-dropbox")} == {"a.csv", "b.csv"}
     assert box.read_bytes("/from-dropbox/b.csv") == b"b,2\n"
-    assert not any((tmp_path / "staging").iterdir())  # staging removed
+    assert "staging" not in (EXAMPLES / "dropbox_to_box_sync.py").read_text()  # nothing staged between tasks
 
     time.sleep(1)
     dropbox.write_bytes("/inbox/c.csv", b"c,3\n")
     downloads = emu.client.stats()["dropbox"]["routes"].get("/2/files/download", {}).get("200", 0)
     output = deployment.dags_test("dropbox_to_box_sync", conf)
-    assert "Downloaded Dropbox /inbox/c.csv" in output and "/inbox/a.csv to" not in output, output[-4000:]
+    assert "Copied Dropbox /inbox/c.csv to Box" in output and "/inbox/a.csv" not in output, output[-4000:]
     assert emu.client.stats()["dropbox"]["routes"]["/2/files/download"]["200"] == downloads + 1
     assert {e["name"] for e in box.list_folder("/from-dropbox")} == {"a.csv", "b.csv", "c.csv"}
 
+    time.sleep(1)  # nothing new: the run succeeds and moves nothing
+    uploads = emu.client.stats()["box"]["routes"]
+    output = deployment.dags_test("dropbox_to_box_sync", conf)
+    assert deployment.last_run_state("dropbox_to_box_sync") == "success", output[-4000:]
+    assert "nothing to transfer" in output, output[-4000:]
+    assert emu.client.stats()["dropbox"]["routes"]["/2/files/download"]["200"] == downloads + 1
+    assert emu.client.stats()["box"]["routes"] == uploads
 
-def test_box_service_account_report_round_trip(deployment: Deployment, tmp_path: Path) -> None:
+
+def test_dropbox_to_box_sync_skips_identical_content(
+    deployment: Deployment, connections: Connections
+) -> None:
+    """Without a previous run every file is read, but one Box already holds unchanged is not uploaded."""
+    from dropbox_box_provider.hooks.box import BoxHook
+    from dropbox_box_provider.hooks.dropbox import DropboxHook
+
+    emu = deployment.emulator
+    dbx = dropbox_tokens(emu)
+    for add in (deployment.connection, connections.add):
+        add("dbx", dropbox_connection(emu, dbx.refresh_token))
+        add("box_sa", box_jwt_connection(emu))
+    dropbox, box = DropboxHook("dbx"), BoxHook("box_sa")
+    dropbox.write_bytes("/inbox/same.csv", b"same\n")
+    dropbox.write_bytes("/inbox/new.csv", b"new\n")
+    box.write_bytes("/from-dropbox/same.csv", b"same\n")
+    before = box.info("/from-dropbox/same.csv")
+    conf = {"dropbox_conn_id": "dbx", "box_conn_id": "box_sa", "dropbox_folder": "/inbox", "pattern": "*"}
+
+    output = deployment.dags_test("dropbox_to_box_sync", conf)
+    assert deployment.last_run_state("dropbox_to_box_sync") == "success", output[-4000:]
+    assert "Kept Dropbox /inbox/same.csv" in output and "Copied Dropbox /inbox/new.csv" in output
+    after = box.info("/from-dropbox/same.csv")
+    assert after.raw.get("file_version") == before.raw.get("file_version")  # no new version uploaded
+    assert box.read_bytes("/from-dropbox/new.csv") == b"new\n"
+
+
+def test_box_service_account_report_round_trip(deployment: Deployment, connections: Connections) -> None:
+    from dropbox_box_provider.hooks.box import BoxHook
+
     emu = deployment.emulator
     deployment.connection("box_sa", box_jwt_connection(emu))
-    conf = {"box_conn_id": "box_sa", "folder": "/reports", "work_dir": str(tmp_path / "work")}
+    conf = {"box_conn_id": "box_sa", "folder": "/reports"}
     output = deployment.dags_test("box_service_account_report", conf)
     assert deployment.last_run_state("box_service_account_report") == "success", output[-4000:]
-    received = list((tmp_path / "work" / "in").glob("report-*.csv"))
-    assert len(received) == 1 and received[0].read_text().endswith(",42\n")
     assert grants(emu, "box", "urn:ietf:params:oauth:grant-type:jwt-bearer") == {"ok": 1}  # one token, shared
+    connections.add("box_sa", box_jwt_connection(emu))  # this process's own view (its own token)
+    reports = list(BoxHook("box_sa").list("/reports", pattern="report-*.csv"))
+    assert len(reports) == 1
+    assert BoxHook("box_sa").read_bytes(reports[0].ref).endswith(b",42\n")  # written straight to box://
+
+
+def test_object_storage_csv_summary_maps_over_dropbox_files(
+    deployment: Deployment, connections: Connections
+) -> None:
+    from dropbox_box_provider.hooks.box import BoxHook
+    from dropbox_box_provider.hooks.dropbox import DropboxHook
+
+    emu = deployment.emulator
+    dbx = dropbox_tokens(emu)
+    for add in (deployment.connection, connections.add):
+        add("dbx", dropbox_connection(emu, dbx.refresh_token))
+        add("box_sa", box_jwt_connection(emu))
+    dropbox = DropboxHook("dbx")
+    dropbox.write_bytes("/inbox/a.csv", b"x,1\ny,2\n")
+    dropbox.write_bytes("/inbox/é.csv", b"z,3\n")
+    dropbox.write_bytes("/inbox/skip.txt", b"not a csv\n")
+    conf = {"dropbox_conn_id": "dbx", "box_conn_id": "box_sa", "dropbox_folder": "/inbox"}
+
+    output = deployment.dags_test("object_storage_csv_summary", conf)
+    assert deployment.last_run_state("object_storage_csv_summary") == "success", output[-4000:]
+    summary = BoxHook("box_sa").read_bytes("/summaries/summary.csv").decode()
+    assert summary == "file,rows\ndropbox://dbx@/inbox/a.csv,2\ndropbox://dbx@/inbox/é.csv,1\n"
 
 
 def test_deferrable_sensor_defers_and_resumes_once_authorized(deployment: Deployment) -> None:

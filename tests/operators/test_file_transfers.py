@@ -109,6 +109,9 @@ def test_dropbox_upload_glob_overwrite_and_download(
         local_path=str(target),
         modified_after=future,
     )
+    with pytest.raises(InvalidArgument, match="allow_empty=True"):
+        run(newer)
+    newer.allow_empty = True
     assert run(newer) == []
     (target / "a.csv").write_text("local edit")
     keep = DropboxDownloadOperator(
@@ -121,7 +124,19 @@ def test_dropbox_upload_glob_overwrite_and_download(
     assert run(keep) == [] and (target / "a.csv").read_text() == "local edit"
 
 
-def test_a_missing_single_file_fails_while_an_empty_glob_downloads_nothing(
+def test_an_upload_matching_no_local_file_fails_unless_allowed(
+    dropbox_conn: str, box_conn: str, tmp_path: Path
+) -> None:
+    """The multi-worker trap: files written by another task on another machine are not here."""
+    for operator, conn in ((DropboxUploadOperator, dropbox_conn), (BoxUploadOperator, box_conn)):
+        upload = operator(task_id="up", conn_id=conn, local_path=f"{tmp_path}/staging/*", remote_path="/to/")
+        with pytest.raises(InvalidArgument, match=r"no local file matches .*allow_empty=True"):
+            run(upload)
+        upload.allow_empty = True
+        assert run(upload) == []
+
+
+def test_a_missing_single_file_fails_and_an_empty_glob_only_when_allowed(
     dropbox_conn: str, box_conn: str, tmp_path: Path
 ) -> None:
     target = tmp_path / "downloads"
@@ -129,6 +144,9 @@ def test_a_missing_single_file_fails_while_an_empty_glob_downloads_nothing(
         with pytest.raises(ItemNotFound):
             run(operator(task_id="gone", conn_id=conn, remote_path="/nowhere/x.csv", local_path=str(target)))
         empty = operator(task_id="none", conn_id=conn, remote_path="/nowhere/*.csv", local_path=str(target))
+        with pytest.raises(InvalidArgument, match=r"no .* file matches '/nowhere/\*.csv'"):
+            run(empty)
+        empty.allow_empty = True
         assert run(empty) == []
     assert not target.exists() or list(target.iterdir()) == []
 
@@ -189,6 +207,7 @@ def test_box_upload_glob_overwrite_and_download(box_conn: str, local_files: Path
                 remote_path="/reports/*",
                 local_path=str(target),
                 modified_after=future,
+                allow_empty=True,
             )
         )
         == []

@@ -306,6 +306,10 @@ class BoxHook(BaseOAuthHook, RemoteFilesBase):
         download.fetch_into(self, info, buffer)
         return buffer.getvalue()
 
+    def read_range(self, remote: str, start: int, end: int) -> bytes:
+        """Bytes ``start`` to ``end`` (exclusive) of a file, one ranged request (no checksum: a part)."""
+        return download.read_range(self, self.get_item_id(remote), start, end)
+
     def download_file(self, remote: str, local: str | os.PathLike[str]) -> Path:
         """Download a file to ``local`` atomically: streamed into a temp file beside it, SHA-1 checked, then
         renamed; on any failure no file (partial or temp) is left behind. Returns ``local`` as a Path."""

@@ -33,6 +33,7 @@ from dropbox_box_provider.hooks.dropbox.paths import (
     normalize_path,
     path_root_header,
 )
+from dropbox_box_provider.hooks.dropbox.stream import StreamingUpload
 from dropbox_box_provider.hooks.files import RemoteEntry, RemoteFilesBase
 from dropbox_box_provider.hooks.matching import local_file, relative_path
 from dropbox_box_provider.hooks.progress import DEFAULT_INTERVAL
@@ -206,6 +207,10 @@ class DropboxHook(BaseOAuthHook, RemoteFilesBase):
         """A small file's content in memory, content_hash checked (use ``download_file`` for large files)."""
         return download.read_small(self, normalize_path(remote))
 
+    def read_range(self, remote: str, start: int, end: int) -> bytes:
+        """Bytes ``start`` to ``end`` (exclusive) of a file, one ranged request (no checksum: a part)."""
+        return download.read_range(self, normalize_path(remote), start, end)
+
     def download_file(
         self,
         remote: str,
@@ -276,6 +281,11 @@ class DropboxHook(BaseOAuthHook, RemoteFilesBase):
                 progress_interval=progress_interval,
             )
         return entry_of(metadata, "file")
+
+    def open_upload(self, remote: str, overwrite: bool = False) -> StreamingUpload:
+        """An upload fed piece by piece (multiples of 4 MiB, then ``finish(rest)``), content_hash verified:
+        what fsspec writes use, so no whole file is held in memory or on disk."""
+        return StreamingUpload(self, normalize_path(remote), overwrite)
 
     def mkdir(self, path: str, parents: bool = True, exist_ok: bool = True) -> RemoteEntry:
         """Create a folder (Dropbox creates missing parents; ``parents=False`` checks they exist first).
