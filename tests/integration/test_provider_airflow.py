@@ -62,10 +62,13 @@ def test_integrations_are_per_service_with_their_own_modules() -> None:
     for service, own in (("Dropbox", "dropbox"), ("Box", "box")):
         other = "box" if own == "dropbox" else "dropbox"
         assert modules("hooks", service) == {f"dropbox_box_provider.hooks.{own}"}
+        # Remote-to-remote operators move files between both services: they belong to both integrations.
+        both = {"operators": {"dropbox_box_provider.operators.remote_transfer"}, "sensors": set()}
         for kind in ("operators", "sensors"):
             assert modules(kind, service) == {
                 f"dropbox_box_provider.{kind}.{own}",
                 f"dropbox_box_provider.{kind}.{shared[kind]}",
+                *both[kind],
             }
             assert f"dropbox_box_provider.{kind}.{other}" not in modules(kind, service)
         assert modules("triggers", service) == {
