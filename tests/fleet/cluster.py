@@ -40,12 +40,13 @@ from tests.helpers.dropbox import dropbox_tokens
 
 REPO = Path(__file__).resolve().parents[2]
 DAGS_FOLDER = Path(__file__).resolve().parent / "dags"
+EXAMPLE_SYNC_DAG = Path(__file__).resolve().parents[2] / "dags_examples" / "dropbox_to_box_sync.py"
 BACKEND_PATH = "dropbox_box_provider.secrets.token_store.TokenStoreBackend"
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 CONCURRENCY = 4
 HEARTBEAT_TIMEOUT = 20
 START_TIMEOUT = 180.0
-FLEET_DAGS = ("fleet_refresh_economy", "fleet_worker_dies", "fleet_handoff")
+FLEET_DAGS = ("fleet_refresh_economy", "fleet_worker_dies", "fleet_handoff", "dropbox_to_box_sync")
 # Claims a Redis logical database only if it is empty, atomically (other runs may be choosing at once).
 _CLAIM_SCRIPT = (
     "if redis.call('DBSIZE') == 0 then redis.call('SET', KEYS[1], ARGV[1], 'EX', 7200) return 1 end return 0"
@@ -152,6 +153,10 @@ class Fleet:
         return f"redis://{REDIS_HOST}:{REDIS_PORT}/{self.redis_db}"
 
     @property
+    def dags_folder(self) -> Path:
+        return self.airflow_home / "dags"
+
+    @property
     def api_url(self) -> str:
         return f"http://127.0.0.1:{self.api_port}"
 
@@ -165,6 +170,13 @@ class Fleet:
             path.mkdir(parents=True, exist_ok=True, mode=0o700)
         for worker in self.workers.values():
             (worker.root / "tmp").mkdir(mode=0o700, exist_ok=True)
+        # The fleet's own DAGs plus the example DAG exactly as shipped, and the policy that places it.
+        shutil.copytree(DAGS_FOLDER, self.dags_folder, ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copy2(EXAMPLE_SYNC_DAG, self.dags_folder / EXAMPLE_SYNC_DAG.name)
+        (self.airflow_home / "config").mkdir(mode=0o700, exist_ok=True)
+        (self.airflow_home / "config" / "airflow_local_settings.py").write_text(
+            "from tests.fleet.policy import task_policy  # noqa: F401\n"
+        )
         self.redis_db = claim_redis_database(self.tag)
         for name in (self.metastore_db, self.token_db):
             admin_execute(f'CREATE DATABASE "{name}"')
@@ -197,7 +209,7 @@ class Fleet:
                 "AIRFLOW_HOME": str(home),
                 "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
                 "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-                "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_FOLDER),
+                "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags_folder),
                 "AIRFLOW__CORE__FERNET_KEY": self.fernet_key,
                 "AIRFLOW__CORE__PARALLELISM": "32",
                 "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
@@ -366,6 +378,22 @@ class Fleet:
                 os.kill(pid, signal.SIGKILL)
         process.wait(timeout=30)
         return pids
+
+    def stop_serving_queue(self, worker: Worker, queue: str) -> None:
+        """``airflow celery remove-queue``: ``worker`` no longer consumes ``queue``."""
+        self.run(
+            f"remove-queue-{queue}-{worker.name}",
+            [
+                "airflow",
+                "celery",
+                "remove-queue",
+                "--queues",
+                queue,
+                "--celery-hostname",
+                worker.celery_hostname,
+            ],
+            timeout=120,
+        )
 
     def serve_queue(self, worker: Worker, queue: str) -> None:
         """``airflow celery add-queue``: ``worker`` consumes ``queue`` too (failover of a lost worker)."""

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dropbox_box_provider.emulator.state import GRANT_REFRESH
-from tests.fleet.cluster import DAGS_FOLDER, REPO, Fleet
+from tests.fleet.cluster import REPO, Fleet
 from tests.fleet.work import BOX_CONN, DROPBOX_CONN
 
 SERVICES = {"box": BOX_CONN, "dropbox": DROPBOX_CONN}
@@ -200,21 +200,16 @@ def handoff(fleet: Fleet, size: Size) -> Outcome:
 
 # -- 3. files move exactly once across workers (harness; needs issue 18's DAG) ---------------------
 
-FLEET_SYNC_DAG = DAGS_FOLDER / "fleet_sync.py"
 SYNC_DAG_ID = "dropbox_to_box_sync"
 SYNC_SOURCE = "/fleet-sync-in"
 SYNC_TARGET = "/fleet-sync-out"
 
 
 def files_pending_reason() -> str | None:
-    """Why scenario 3 cannot run yet: the example DAG still stages files on the local disk between tasks."""
+    """Why scenario 3 cannot run: the example DAG still stages files on the local disk between tasks."""
     example = (REPO / "dags_examples" / "dropbox_to_box_sync.py").read_text()
-    if "staging_dir" in example or not FLEET_SYNC_DAG.exists():
-        return (
-            "needs the rewritten dropbox_to_box_sync (issue 18: no local staging between tasks); then add "
-            "tests/fleet/dags/fleet_sync.py loading it with its tasks pinned by "
-            "tests.fleet.work.pin_to_workers"
-        )
+    if "staging_dir" in example:
+        return "needs the rewritten dropbox_to_box_sync (no local staging between tasks)"
     return None
 
 
@@ -252,11 +247,17 @@ def files_move_once(fleet: Fleet, size: Size) -> Outcome:
     states = []
     listings = []
     hosts: set[str] = set()
-    for _ in range(2):
+    worker_a, worker_b = fleet.workers["worker_a"], fleet.workers["worker_b"]
+    for run in range(2):
+        if run == 1:  # the policy pins the sync to queue worker_a: hand that queue to worker B
+            fleet.serve_queue(worker_b, "worker_a")
+            fleet.stop_serving_queue(worker_a, "worker_a")
         run_id = fleet.trigger(SYNC_DAG_ID, conf)
         states.append(fleet.wait_for_run(SYNC_DAG_ID, run_id, 900))
         hosts |= {str(t.hostname) for t in fleet.current(run_id)}
         listings.append(run_in_fleet(fleet, listing_code))
+    fleet.serve_queue(worker_a, "worker_a")
+    fleet.stop_serving_queue(worker_b, "worker_a")
     outcome.check(states == ["success", "success"], f"the runs ended {states}")
     outcome.check(len(hosts) >= 2, f"the sync's tasks ran on {sorted(hosts)} only")
     first, second = listings

@@ -135,11 +135,3 @@ def box_listing(folder: str) -> dict[str, dict[str, str]]:
         return listing
     finally:
         box.close()
-
-
-def pin_to_workers(dag: Any, queues: tuple[str, ...] = ("worker_a", "worker_b")) -> Any:
-    """Give ``dag``'s tasks the fleet's queues in turn (task order), so consecutive tasks run on different
-    workers; for example DAGs that name no queue themselves. Returns the DAG."""
-    for number, task in enumerate(dag.tasks):
-        task.queue = queues[number % len(queues)]
-    return dag
