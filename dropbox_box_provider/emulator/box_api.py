@@ -749,7 +749,9 @@ async def commit_session(request: Request) -> Response:
 
     content, sha1, content_hash = await asyncio.to_thread(join)
     if base64.b64encode(bytes.fromhex(sha1)).decode("ascii") != digest:
-        raise _bad_request("The Digest header does not match the SHA-1 of the assembled file", "bad_digest")
+        raise _bad_request(
+            "The Digest header does not match the SHA-1 of the assembled file", "digest_mismatch"
+        )
     attributes = data.get("attributes") or {}
     with state.lock:
         if session.file_id is not None:

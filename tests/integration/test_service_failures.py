@@ -5,6 +5,8 @@ Box download links that expire before they are used."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,8 +14,9 @@ import pytest
 from cryptography.fernet import Fernet
 
 from dropbox_box_provider.emulator import seed
-from dropbox_box_provider.errors import AuthConfigError, ServiceError
-from dropbox_box_provider.hooks.box import BoxHook
+from dropbox_box_provider.errors import AlreadyExists, AuthConfigError, ChecksumMismatch, ServiceError
+from dropbox_box_provider.hooks.box import CHUNKED_THRESHOLD, BoxHook
+from dropbox_box_provider.hooks.box import upload as box_upload
 from dropbox_box_provider.hooks.dropbox import DropboxHook
 from tests.fixtures.emulator import RunningEmulator
 from tests.helpers.box import box_oauth_connection
@@ -150,3 +153,87 @@ def test_dropbox_recursive_listing_yields_only_what_is_under_the_folder(dropbox_
     assert asyncio.run(listed()) == expected
     root = [e["path_display"] for e in dropbox_hook.list_folder("", recursive=True)]
     assert root == ["/tree", *expected]
+
+
+def test_box_chunked_commit_parts_mismatch_is_retried_after_listing_the_parts(
+    box_hook: BoxHook, fresh_emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    """Right after the last part Box may answer the commit 400 ``parts_mismatch``: list, commit again."""
+    source = tmp_path / "big.bin"
+    source.write_bytes(os.urandom(CHUNKED_THRESHOLD + 3))
+    fresh_emulator.client.fault("*/upload_sessions/*/commit", error="parts_mismatch", count=2)
+    entry = box_hook.upload_file(source, "/chunked/big.bin")
+    assert entry.content_hash == hashlib.sha1(source.read_bytes(), usedforsecurity=False).hexdigest()
+    assert box_hook.read_bytes("/chunked/big.bin") == source.read_bytes()
+    stats = routes(fresh_emulator, "box")
+    commits = [c for r, c in stats.items() if r.endswith("/commit")]
+    listings = [c for r, c in stats.items() if r.endswith("/parts")]
+    assert commits == [{"400": 2, "201": 1}] and listings == [{"200": 2}]
+
+
+def test_box_chunked_commit_with_a_wrong_digest_is_digest_mismatch(
+    box_hook: BoxHook, fresh_emulator: RunningEmulator
+) -> None:
+    """A commit whose whole-file Digest is wrong is Box's ``digest_mismatch``, raised as ChecksumMismatch."""
+    size = CHUNKED_THRESHOLD + 1
+    folder = box_hook.mkdir("/digest")
+    session = box_hook.request(
+        "POST",
+        f"{box_upload.UPLOAD}/files/upload_sessions",
+        json={"folder_id": folder.id, "file_size": size, "file_name": "d.bin"},
+        expected=(201,),
+    ).json()
+    data = os.urandom(size)
+    part_size = int(session["part_size"])
+    parts = []
+    for offset in range(0, size, part_size):
+        piece = data[offset : offset + part_size]
+        digest = hashlib.sha1(piece, usedforsecurity=False).digest()
+        answer = box_hook.request(
+            "PUT",
+            box_hook.as_real_url(session["session_endpoints"]["upload_part"]),
+            content=piece,
+            headers={
+                "Content-Type": "application/octet-stream",
+                "Content-Range": f"bytes {offset}-{offset + len(piece) - 1}/{size}",
+                "Digest": f"sha={box_upload.b64_sha1(digest)}",
+            },
+        )
+        parts.append(answer.json()["part"])
+    wrong = hashlib.sha1(b"not the file", usedforsecurity=False).digest()
+    with pytest.raises(ChecksumMismatch) as caught:
+        box_upload.commit(box_hook, session["session_endpoints"]["commit"], parts, wrong, "d.bin")
+    assert caught.value.code == "digest_mismatch" and "upload it again" in str(caught.value)
+    assert not box_hook.exists("/digest/d.bin")
+
+
+@pytest.mark.parametrize("operation", ["copy", "move"])
+def test_dropbox_copy_and_move_onto_identical_content_succeed(
+    dropbox_hook: DropboxHook, operation: str
+) -> None:
+    """A resent copy/move (its first answer lost) finds its own result at the target: success."""
+    dropbox_hook.write_bytes("/rel/src.txt", b"same bytes")
+    existing = dropbox_hook.write_bytes("/rel/dst.txt", b"same bytes")
+    result = getattr(dropbox_hook, operation)("/rel/src.txt", "/rel/dst.txt")
+    assert result.id == existing.id and result.content_hash == existing.content_hash
+    assert dropbox_hook.read_bytes("/rel/dst.txt") == b"same bytes"
+    assert dropbox_hook.exists("/rel/src.txt") is (operation == "copy")
+    dropbox_hook.write_bytes("/rel/other.txt", b"other bytes")
+    with pytest.raises(AlreadyExists, match="overwrite=True"):
+        getattr(dropbox_hook, operation)("/rel/other.txt", "/rel/dst.txt")
+    assert dropbox_hook.read_bytes("/rel/dst.txt") == b"same bytes"
+
+
+@pytest.mark.parametrize("operation", ["copy", "move"])
+def test_box_copy_and_move_onto_identical_content_succeed(box_hook: BoxHook, operation: str) -> None:
+    """Box answers 409 ``item_name_in_use`` with the existing file: identical SHA-1 is success."""
+    box_hook.write_bytes("/rel/src.txt", b"same bytes")
+    existing = box_hook.write_bytes("/rel/dst.txt", b"same bytes")
+    result = getattr(box_hook, operation)("/rel/src.txt", "/rel/dst.txt")
+    assert result.id == existing.id and result.content_hash == existing.content_hash
+    assert box_hook.read_bytes("/rel/dst.txt") == b"same bytes"
+    assert box_hook.exists("/rel/src.txt") is (operation == "copy")
+    box_hook.write_bytes("/rel/other.txt", b"other bytes")
+    with pytest.raises(AlreadyExists, match="overwrite=True"):
+        getattr(box_hook, operation)("/rel/other.txt", "/rel/dst.txt")
+    assert box_hook.read_bytes("/rel/dst.txt") == b"same bytes"

@@ -575,6 +575,18 @@ class BoxHook(BaseOAuthHook, RemoteFilesBase):
         response = self.request(method, url, json=body, expected=(200, 201, 409))
         if response.status_code == 409:
             conflict = upload.conflict_or_raise(self, response)
+            if (
+                item.type == "file"
+                and conflict.get("type") == "file"
+                and conflict.get("sha1")
+                and conflict.get("sha1") == self._object(f"id:{item.id}", "file").get("sha1")
+            ):  # identical content already there (a resent or repeated call): done, nothing replaced
+                if not keep_source and str(conflict["id"]) != item.id:
+                    self._delete(f"id:{item.id}", False)
+                    self._paths.forget(None if item_id_of(src) is not None else split_path(src), item.id)
+                found = entry_of(self._object(f"id:{conflict['id']}", "file"), display(parts))
+                self._paths.remember(parts, Item(found.id, "file"))
+                return found
             if not overwrite or conflict.get("type") != "file" or item.type != "file":
                 raise AlreadyExists(
                     f"Box already has a {conflict.get('type', 'item')} at {dst!r}; "

@@ -27,6 +27,10 @@ READ_SIZE = 1024 * 1024
 # Upload commits may answer 202 + Retry-After while Box assembles the file.
 MAX_NOT_READY_WAITS = 60
 MAX_NOT_READY_WAIT = 10.0
+# Right after the last part a commit may answer 400 ``parts_mismatch`` while Box still processes the parts:
+# list them and commit again, a bounded number of times.
+MAX_PARTS_MISMATCH_RETRIES = 5
+PARTS_MISMATCH_WAIT = 0.5
 
 
 def b64_sha1(digest: bytes) -> str:
@@ -211,7 +215,7 @@ def chunked_upload(  # noqa: PLR0917
             parts.append(answer.json()["part"])
             offset += part.length
             progress.update(part.length)
-        entry = commit(hook, endpoints["commit"], parts, whole.digest(), name)
+        entry = commit(hook, endpoints["commit"], parts, whole.digest(), name, endpoints.get("list_parts"))
     except BaseException:
         abort_session(hook, endpoints.get("abort"))
         raise
@@ -220,18 +224,44 @@ def chunked_upload(  # noqa: PLR0917
     return entry
 
 
-def commit(
-    hook: BoxHook, commit_url: str, parts: list[dict[str, Any]], digest: bytes, name: str
+def commit(  # noqa: PLR0917
+    hook: BoxHook,
+    commit_url: str,
+    parts: list[dict[str, Any]],
+    digest: bytes,
+    name: str,
+    list_parts_url: str | None = None,
 ) -> dict[str, Any]:
-    """Commit the session's parts, waiting out 202 + Retry-After while Box assembles the file."""
+    """Commit the session's parts, waiting out 202 + Retry-After while Box assembles the file, and
+    retrying a transient 400 ``parts_mismatch`` after listing the parts Box holds (as rclone does).
+
+    A whole-file Digest Box does not agree with is its ``digest_mismatch``: ``ChecksumMismatch``.
+    """
+    mismatches = 0
     for _ in range(MAX_NOT_READY_WAITS):
         response = hook.request(
             "POST",
             hook.as_real_url(commit_url),
             json={"parts": parts, "attributes": {"name": name}},
             headers={"Digest": f"sha={b64_sha1(digest)}"},
-            expected=(201, 202),
+            expected=(201, 202, 400),
         )
+        if response.status_code == 400:
+            code = services.box_error_details(response).code
+            if code == "digest_mismatch":
+                raise ChecksumMismatch(
+                    f"Box computed a different SHA-1 for the assembled {name!r} than the local file's: the "
+                    "upload was corrupted on the way; upload it again",
+                    400,
+                    "digest_mismatch",
+                )
+            if code != "parts_mismatch" or mismatches >= MAX_PARTS_MISMATCH_RETRIES:
+                raise services.error_from_response("box", response, hook.conn_id)
+            mismatches += 1
+            if list_parts_url:
+                listed_parts(hook, list_parts_url)
+            time.sleep(PARTS_MISMATCH_WAIT * mismatches)
+            continue
         if response.status_code == 201:
             entries = response.json().get("entries") or []
             if not entries:
@@ -246,6 +276,21 @@ def commit(
         202,
         "commit_not_ready",
     )
+
+
+def listed_parts(hook: BoxHook, list_parts_url: str) -> list[dict[str, Any]]:
+    """The parts Box holds for a session (``GET …/parts``, every page)."""
+    found: list[dict[str, Any]] = []
+    offset = 0
+    while True:
+        page = hook.request(
+            "GET", hook.as_real_url(list_parts_url), params={"offset": offset, "limit": 1000}
+        ).json()
+        entries = page.get("entries") or []
+        found.extend(entries)
+        offset += len(entries)
+        if not entries or offset >= int(page.get("total_count") or 0):
+            return found
 
 
 def abort_session(hook: BoxHook, abort_url: str | None) -> None:

@@ -353,6 +353,13 @@ class DropboxHook(BaseOAuthHook, RemoteFilesBase):
             result = self.rpc(route, arg)
         except AlreadyExists:
             existing = self.info(target)
+            if existing.kind == "file" and existing.content_hash:
+                origin = self.info(source)
+                if origin.kind == "file" and origin.content_hash == existing.content_hash:
+                    # Identical content already there (a resent or repeated call): done, nothing replaced.
+                    if route == "files/move_v2" and origin.id != existing.id:
+                        self.delete(origin.ref, missing_ok=True)
+                    return existing
             if not overwrite or existing.kind != "file":
                 what = "a folder" if existing.kind == "folder" else "a file"
                 raise AlreadyExists(
