@@ -171,8 +171,14 @@ class RemoteDownloadOperator(_RemoteFilesOperator):
                 "allow_empty=True if nothing new is fine"
             )
 
+        # Every target is checked (UnsafePath) before the first byte is written.
+        targets = {
+            id(entry): local_target(self.local_path, entry.name, into_folder=pattern is not None)
+            for entry in entries
+        }
+
         def download(entry: RemoteEntry) -> str | None:
-            target = local_target(self.local_path, entry.name, into_folder=pattern is not None)
+            target = targets[id(entry)]
             if target.exists() and not self.overwrite:
                 self.log.info("Keeping existing %s (overwrite=False)", target)
                 return None

@@ -12,7 +12,13 @@ from typing import Any
 import pytest
 from airflow.sdk.serde import deserialize, serialize
 
-from dropbox_box_provider.errors import InvalidArgument, InvalidRemotePath, ItemExists, ItemNotFound
+from dropbox_box_provider.errors import (
+    InvalidArgument,
+    InvalidRemotePath,
+    ItemExists,
+    ItemNotFound,
+    UnsafePath,
+)
 from dropbox_box_provider.hooks.matching import aware_time as parse_time
 from dropbox_box_provider.hooks.matching import split_remote_pattern
 from dropbox_box_provider.operators.box import BoxDownloadOperator, BoxUploadOperator
@@ -290,3 +296,25 @@ def test_file_trigger_fires_when_the_file_appears(
     payload = asyncio.run(scenario())
     assert payload["status"] == "success"
     assert [Path(f).name for f in payload["files"]] == ["b.csv"]
+
+
+def test_a_remote_name_that_would_escape_the_local_folder_is_refused_before_anything_is_written(
+    dropbox_conn: str, tmp_path: Path
+) -> None:
+    """Dropbox allows a backslash in a name; on a download into a folder ``..\\evil`` must not land outside
+    it (Windows reads it as a parent step), and nothing of the listing is written once one name is unsafe."""
+    from dropbox_box_provider.hooks.dropbox import DropboxHook
+
+    hook = DropboxHook(dropbox_conn)
+    hook.write_bytes("/hostile/a.txt", b"fine")
+    hook.write_bytes("/hostile/..\\evil.txt", b"escape")
+    assert sorted(e.name for e in hook.list("/hostile")) == ["..\\evil.txt", "a.txt"]
+    target = tmp_path / "in"
+    with pytest.raises(UnsafePath, match="rename the remote file"):
+        run(
+            DropboxDownloadOperator(
+                task_id="down", conn_id=dropbox_conn, remote_path="/hostile/*", local_path=str(target)
+            )
+        )
+    assert not target.exists() or list(target.iterdir()) == []
+    assert not (tmp_path / "evil.txt").exists()
