@@ -7,6 +7,17 @@ ConnectTimeout, PoolTimeout) or the service refused it before handling it (429, 
 timeout, dropped connection, 500, 502 or 504 the token may already have been consumed; resending could only
 produce ``invalid_grant``, so the caller gets ``TransportError``/``ServiceError`` instead and its stored
 refresh token stays untouched for the next attempt.
+
+Other requests are resent after such an ambiguous outcome, and the final response then carries
+``may_have_acted(response)``: an earlier attempt may have taken effect although its answer was lost. Callers
+read an "already done" answer to such a resend as success; these are the cases:
+
+- Dropbox ``files/delete_v2`` answering 409 ``path_lookup/not_found``: the first attempt deleted it.
+- Box ``POST /folders`` answering 409 ``item_name_in_use`` with a folder in the same parent: the first
+  attempt created it (the hook returns that folder even with ``exist_ok=False``).
+- Uploads (Box multipart and session commit, Dropbox upload and session finish), copy and move that find a
+  conflict: the target holding identical content (Box ``sha1``, Dropbox ``content_hash``) is success
+  whether or not an answer was lost, so these need no flag.
 """
 
 from __future__ import annotations
@@ -65,6 +76,24 @@ _NAME_RESOLUTION_WORDS = (
 )
 
 Outcome = httpx.Response | BaseException
+# Response.extensions key set when an earlier attempt of the request may have been processed.
+MAY_HAVE_ACTED = "dropbox_box_may_have_acted"
+# Answers after which the service may have processed the request (the others refused it before acting).
+_UNKNOWN_OUTCOME_STATUSES = frozenset({500, 502, 504})
+
+
+def may_have_acted(response: httpx.Response) -> bool:
+    """True when ``response`` answers a resend whose earlier attempt's outcome is unknown (read error,
+    dropped connection, 500/502/504): an "already done" answer then means the first attempt did it."""
+    return bool(response.extensions.get(MAY_HAVE_ACTED))
+
+
+def _outcome_unknown(outcome: Outcome) -> bool:
+    if isinstance(outcome, httpx.Response):
+        return outcome.status_code in _UNKNOWN_OUTCOME_STATUSES
+    return isinstance(outcome, AMBIGUOUS_ERRORS)
+
+
 RequestSource = httpx.Request | Callable[[], httpx.Request]
 
 
@@ -245,6 +274,7 @@ def send(
     """
     start = clock()
     attempt = 0
+    unknown = False
     while True:
         attempt += 1
         built = _build(request)
@@ -260,8 +290,11 @@ def send(
         delay = bounded.next_delay(attempt, outcome, elapsed, single_use=single_use, rng=rng)
         if delay is None:
             if isinstance(outcome, httpx.Response):
+                if unknown:
+                    outcome.extensions[MAY_HAVE_ACTED] = True
                 return outcome
             raise _give_up(built, outcome, attempt, elapsed, single_use) from outcome
+        unknown = unknown or _outcome_unknown(outcome)
         if isinstance(outcome, httpx.Response):
             outcome.close()
         log.warning(
@@ -283,6 +316,7 @@ async def asend(
     """Async twin of ``send`` with the same decisions (``RetryPolicy.next_delay``)."""
     start = clock()
     attempt = 0
+    unknown = False
     while True:
         attempt += 1
         built = _build(request)
@@ -298,8 +332,11 @@ async def asend(
         delay = bounded.next_delay(attempt, outcome, elapsed, single_use=single_use, rng=rng)
         if delay is None:
             if isinstance(outcome, httpx.Response):
+                if unknown:
+                    outcome.extensions[MAY_HAVE_ACTED] = True
                 return outcome
             raise _give_up(built, outcome, attempt, elapsed, single_use) from outcome
+        unknown = unknown or _outcome_unknown(outcome)
         if isinstance(outcome, httpx.Response):
             await outcome.aclose()
         log.warning(

@@ -125,13 +125,16 @@ class EmulatorClient:
         drop: bool = False,
         count: int = 1,
         error: str | None = None,
+        drop_after: bool = False,
     ) -> None:
         """Arm a fault for the next ``count`` requests whose path matches the glob ``route``.
 
         ``error`` injects a named service error in the route's exact shape: ``too_many_write_operations``
-        (Dropbox 409) or ``parts_mismatch`` (Box 400).
+        (Dropbox 409) or ``parts_mismatch`` (Box 400). ``drop`` closes the connection before the service
+        sees the request; ``drop_after`` lets the service act and answer, then drops the answer.
         """
         payload = {
+            "drop_after": drop_after,
             "error": error,
             "route": route,
             "status": status,

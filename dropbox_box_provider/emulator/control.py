@@ -240,7 +240,8 @@ async def faults(request: Request) -> Response:
             status=int(data["status"]) if data.get("status") is not None else None,
             retry_after=int(data["retry_after"]) if data.get("retry_after") is not None else None,
             delay=float(data["delay"]) if data.get("delay") is not None else None,
-            drop=bool(data.get("drop", False)),
+            drop=bool(data.get("drop", False)) or bool(data.get("drop_after", False)),
+            drop_after=bool(data.get("drop_after", False)),
             count=int(data.get("count", 1)),
             error=str(data["error"]) if data.get("error") else None,
         )

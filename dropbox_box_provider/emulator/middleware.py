@@ -118,6 +118,10 @@ async def drop_connection(send: Send) -> None:
     await asyncio.sleep(0)  # lets uvicorn see connection_lost, so it does not try to answer 500
 
 
+async def _discard(message: Message) -> None:
+    """An ASGI ``send`` that throws the answer away (``drop_after``)."""
+
+
 class FaultsAndStats:
     """Applies armed faults before the app sees a request and counts every answer per service and route."""
 
@@ -138,6 +142,11 @@ class FaultsAndStats:
         if fault is not None:
             if fault.delay:
                 await asyncio.sleep(fault.delay)
+            if fault.drop and fault.drop_after:
+                await self.app(scope, receive, _discard)  # the service acts; its answer is lost
+                self.state.count_route(service, route, 0)
+                await drop_connection(send)
+                return
             if fault.drop:
                 self.state.count_route(service, route, 0)
                 await drop_connection(send)

@@ -146,6 +146,9 @@ class Fault:
     drop: bool = False
     count: int = 1
     error: str | None = None
+    # With ``drop``: let the app act and answer, then drop the connection instead of sending the answer
+    # (a lost answer: the request took effect but the client cannot know).
+    drop_after: bool = False
 
 
 @dataclass

@@ -14,7 +14,13 @@ import pytest
 from cryptography.fernet import Fernet
 
 from dropbox_box_provider.emulator import seed
-from dropbox_box_provider.errors import AlreadyExists, AuthConfigError, ChecksumMismatch, ServiceError
+from dropbox_box_provider.errors import (
+    AlreadyExists,
+    AuthConfigError,
+    ChecksumMismatch,
+    NotFound,
+    ServiceError,
+)
 from dropbox_box_provider.hooks.box import CHUNKED_THRESHOLD, BoxHook
 from dropbox_box_provider.hooks.box import upload as box_upload
 from dropbox_box_provider.hooks.dropbox import DropboxHook
@@ -237,3 +243,29 @@ def test_box_copy_and_move_onto_identical_content_succeed(box_hook: BoxHook, ope
     with pytest.raises(AlreadyExists, match="overwrite=True"):
         getattr(box_hook, operation)("/rel/other.txt", "/rel/dst.txt")
     assert box_hook.read_bytes("/rel/dst.txt") == b"same bytes"
+
+
+def test_dropbox_delete_resent_after_a_lost_answer_is_done(
+    dropbox_hook: DropboxHook, fresh_emulator: RunningEmulator
+) -> None:
+    """The first delete_v2 deletes but its answer is lost; the resent one finds ``not_found``: success."""
+    dropbox_hook.write_bytes("/lost/a.txt", b"a")
+    fresh_emulator.client.fault("*/2/files/delete_v2", drop_after=True)
+    dropbox_hook.delete("/lost/a.txt")
+    assert not dropbox_hook.exists("/lost/a.txt")
+    assert routes(fresh_emulator, "dropbox")["/2/files/delete_v2"] == {"0": 1, "409": 1}
+    with pytest.raises(NotFound):  # without a lost answer, a missing path is still NotFound
+        dropbox_hook.delete("/lost/a.txt")
+
+
+def test_box_folder_create_resent_after_a_lost_answer_is_done(
+    box_hook: BoxHook, fresh_emulator: RunningEmulator
+) -> None:
+    """The first POST /folders creates but its answer is lost; the resent one finds ``item_name_in_use`` in
+    the same parent: the folder is the one this call made, even with exist_ok=False."""
+    fresh_emulator.client.fault("*/2.0/folders", drop_after=True)
+    made = box_hook.mkdir("/made", exist_ok=False)
+    assert made.kind == "folder" and box_hook.info("/made").id == made.id
+    assert routes(fresh_emulator, "box")["/2.0/folders"] == {"0": 1, "409": 1}
+    with pytest.raises(AlreadyExists, match="exist_ok=True"):  # an existing folder without a lost answer
+        box_hook.mkdir("/made", exist_ok=False)

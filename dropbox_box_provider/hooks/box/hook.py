@@ -383,7 +383,9 @@ class BoxHook(BaseOAuthHook, RemoteFilesBase):
             item = Item(str(response.json()["id"]), "folder")
         else:
             conflict = upload.conflict_of(response)
-            if conflict is None or conflict.get("type") != "folder" or not exist_ok:
+            # Resent after a lost answer, a folder of that name in this parent is the one this call made.
+            made = transport.may_have_acted(response)
+            if conflict is None or conflict.get("type") != "folder" or not (exist_ok or made):
                 kind = conflict.get("type", "item") if conflict else "item"
                 raise AlreadyExists(
                     f"Box already has a {kind} named {name!r} in {display(parts[:-1])!r}; "

@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 
 import httpx
 
+from dropbox_box_provider.auth import transport
 from dropbox_box_provider.auth.config import Service
 from dropbox_box_provider.auth.services import DROPBOX, error_details
 from dropbox_box_provider.deprecation import warn_deprecated
@@ -341,7 +342,18 @@ class DropboxHook(BaseOAuthHook, RemoteFilesBase):
                         status=None,
                         code="folder_not_empty",
                     )
-            self.rpc("files/delete_v2", {"path": target})
+            response = self.request(
+                "POST",
+                f"{DROPBOX.api_base}/files/delete_v2",
+                content=json.dumps({"path": target}).encode(),
+                headers=_RPC_HEADERS,
+                expected=(200, 409),
+            )
+            if response.status_code == 409:
+                error = self.error_for(response)
+                if isinstance(error, NotFound) and transport.may_have_acted(response):
+                    return  # resent after a lost answer: the first attempt deleted it
+                raise error
         except NotFound:
             if not missing_ok:
                 raise
