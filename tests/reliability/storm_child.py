@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 
 from dropbox_box_provider.auth import flows, transport
-from dropbox_box_provider.hooks.box import BoxHook
+from dropbox_box_provider.hooks.box import CHUNKED_THRESHOLD, BoxHook
 
 # Tight bounds so a storm finishes in seconds: each HTTP call gives up within STORM_POLICY.total_budget.
 STORM_POLICY = transport.RetryPolicy(
@@ -39,13 +39,26 @@ def _operation(
     uploaded: list[dict[str, Any]],
     downloads: Path,
     record: dict[str, Any],
+    big: bool = False,
 ) -> None:
     """One random operation; ``record`` gets what it intends before it runs (kept when it fails)."""
     choice = rng.choice(["token", "upload", "download"])
     if choice == "download" and not uploaded:
         choice = "upload"
-    record["op"] = choice
-    if choice == "token":
+    if big and index == 0:
+        choice = "big_upload"
+    record["op"] = "upload" if choice == "big_upload" else choice
+    if choice == "big_upload":  # an upload session (parts, commit): meets parts_mismatch
+        data = rng.randbytes(CHUNKED_THRESHOLD + rng.randint(1, 1024))
+        record.update(remote=f"/storm/w{worker}/big{index}.bin", sha1=sha1(data))
+        source = downloads.parent / f"big-{worker}.bin"
+        source.write_bytes(data)
+        try:
+            hook.upload_file(source, record["remote"])
+        finally:
+            source.unlink()
+        uploaded.append(dict(record))
+    elif choice == "token":
         hook.token_manager.forget(hook.conn_id)  # read the store again, as a fresh task process would
         hook.get_access_token()
     elif choice == "upload":
@@ -62,9 +75,17 @@ def _operation(
 
 
 def run(
-    env: dict[str, str], conn_id: str, seed: int, ops: int, downloads: str, results: str, barrier: Any
+    env: dict[str, str],
+    conn_id: str,
+    seed: int,
+    ops: int,
+    downloads: str,
+    results: str,
+    barrier: Any,
+    big: bool = False,
 ) -> None:
-    """Child entry point: ``ops`` random operations; results (never raised) go to the ``results`` file."""
+    """Child entry point: ``ops`` random operations (the first a chunked upload when ``big``); results
+    (never raised) go to the ``results`` file."""
     os.environ.update(env)
     flows.RETRY_POLICY = STORM_POLICY
     rng = random.Random(seed)
@@ -78,7 +99,7 @@ def run(
             started = time.monotonic()
             record: dict[str, Any] = {}
             try:
-                _operation(hook, rng, seed, index, uploaded, Path(downloads), record)
+                _operation(hook, rng, seed, index, uploaded, Path(downloads), record, big)
                 record["ok"] = True
             except Exception as exc:
                 record |= {

@@ -1,5 +1,7 @@
-"""Fault storm: while 16 processes fetch Box tokens, upload and download files through BoxHook, the emulator
-injects 429 + Retry-After, 500, 503, slow responses and dropped connections at a set rate.
+"""Fault storm: while 16 processes fetch Box tokens, upload and download files through BoxHook (two of them
+also a chunked upload session) and threads write files through DropboxHook, the emulator injects 429 +
+Retry-After, 500, 503, slow responses, dropped connections, Dropbox 409 ``too_many_write_operations``, Box
+400 ``parts_mismatch`` on commits and download links that expire before they are used, at a set rate.
 
 Every operation must succeed or raise a documented error (ServiceError and its subclasses RateLimited and
 TransportError) within OP_BOUND seconds; never a lockout (Box refresh is single-use, so the transport only
@@ -28,8 +30,10 @@ from dropbox_box_provider.auth.manager import TokenManager
 from dropbox_box_provider.emulator.client import EmulatorClient
 from dropbox_box_provider.emulator.seed import DEMO_BOX_CLIENT_ID, DEMO_BOX_CLIENT_SECRET
 from dropbox_box_provider.hooks.box import BoxHook
+from dropbox_box_provider.hooks.dropbox import DropboxHook
 from dropbox_box_provider.store import open_store
 from tests.fixtures.emulator import RunningEmulator
+from tests.helpers.dropbox import dropbox_connection
 from tests.reliability import figures, storm_child
 from tests.reliability.helpers import authorize_into_store, box_fields, forkserver, token_works
 
@@ -40,6 +44,7 @@ FAULT_INTERVAL = 0.08  # one fault armed every 80 ms for the whole storm
 ACCESS_TTL = 3.0  # tokens expire during the storm, so refreshes meet the faults too
 OP_BOUND = 40.0  # seconds: a few HTTP calls, each bounded by STORM_POLICY's 6 s budget and a 5 s timeout
 CONN_ID = "box_storm"
+DROPBOX_CONN_ID = "dropbox_storm"
 DOCUMENTED = {"ServiceError", "RateLimited", "TransportError"}
 FAULT_ROUTES = (
     "/api.box.com/oauth2/token",
@@ -48,15 +53,40 @@ FAULT_ROUTES = (
     "/upload.box.com/api/2.0/files/content",
     "/dl.boxcloud.com/*",
 )
-FAULT_KINDS = ("429", "500", "503", "slow", "drop")
+FAULT_KINDS = (
+    "429",
+    "500",
+    "503",
+    "slow",
+    "drop",
+    "too_many_write_operations",
+    "parts_mismatch",
+    "expired_link",
+)
+DROPBOX_WRITE_ROUTE = "/content.dropboxapi.com/2/files/upload"
+COMMIT_ROUTE = "/upload.box.com/api/2.0/files/upload_sessions/*/commit"
+LINK_TTL = 0.5  # seconds a Box download link lives; an "expired_link" fault holds its use past that
+BIG_WORKERS = 2  # workers whose first operation is a chunked upload (meets parts_mismatch)
+# parts_mismatch is transient at Box (a commit right after the last part); armed faults wait for a matching
+# request, so the few commits of a storm would otherwise meet a pile of them.
+PARTS_MISMATCH_CAP = 2
+DROPBOX_WRITERS = 4
 
 pytestmark = pytest.mark.slow
 
 
-def arm_random_fault(client: EmulatorClient, rng: random.Random) -> str:
+def arm_random_fault(client: EmulatorClient, rng: random.Random, armed: Counter[str]) -> str:
     kind = rng.choice(FAULT_KINDS)
     route = rng.choice(FAULT_ROUTES)
-    if kind == "429":
+    if kind == "parts_mismatch" and armed[kind] >= PARTS_MISMATCH_CAP:
+        kind = "slow"
+    if kind == "too_many_write_operations":
+        client.fault(DROPBOX_WRITE_ROUTE, error=kind)
+    elif kind == "parts_mismatch":
+        client.fault(COMMIT_ROUTE, error=kind)
+    elif kind == "expired_link":
+        client.fault("/dl.boxcloud.com/*", delay=LINK_TTL + 0.3)
+    elif kind == "429":
         client.fault(route, status=429, retry_after=1)
     elif kind in ("500", "503"):
         client.fault(route, status=int(kind))
@@ -79,7 +109,7 @@ class FaultInjector(threading.Thread):
 
     def run(self) -> None:
         while not self.stop.wait(FAULT_INTERVAL):
-            self.armed[arm_random_fault(self.client, self.rng)] += 1
+            self.armed[arm_random_fault(self.client, self.rng, self.armed)] += 1
 
     def pending(self) -> int:
         return len(self.client._http.get("/_emulator/faults").json()["faults"])
@@ -93,6 +123,27 @@ def box_connection(emulator_url: str, store_url: str) -> dict[str, Any]:
         "password": DEMO_BOX_CLIENT_SECRET,
         "extra": {"initiate_oauth": "REFRESH", "oauth_settings_location": store_url, "refresh_margin": 1},
     }
+
+
+def dropbox_writer(worker: int, ops: int, records: list[dict[str, Any]], done: threading.Event) -> None:
+    """Writes small files through DropboxHook for as long as the storm lasts (at least ``ops``); records each
+    outcome (never raises)."""
+    rng = random.Random(worker)
+    hook = DropboxHook(
+        DROPBOX_CONN_ID, retry_policy=storm_child.STORM_POLICY, timeout=storm_child.STORM_TIMEOUT
+    )
+    index = 0
+    while index < ops or not done.wait(0.05):
+        index += 1
+        data = rng.randbytes(rng.randint(1, 16 * 1024))
+        record: dict[str, Any] = {"remote": f"/storm/d{worker}/f{index}.bin", "data": data}
+        try:
+            hook.write_bytes(record["remote"], data)
+            record["ok"] = True
+        except Exception as exc:
+            record |= {"ok": False, "error": type(exc).__name__, "message": str(exc)[:300]}
+        records.append(record)
+    hook.close()
 
 
 def sha1_of(path: Path) -> str:
@@ -110,7 +161,10 @@ def test_fault_storm(
 ) -> None:
     store_url = str(request.getfixturevalue(f"{kind}_store_url"))
     key = __import__("os").environ["AIRFLOW__CORE__FERNET_KEY"]  # the hooks' store key ([core] fernet_key)
-    fresh_emulator.client.configure(access_token_ttl=ACCESS_TTL, box_refresh_grace=False)
+    fresh_emulator.client.configure(
+        access_token_ttl=ACCESS_TTL, box_refresh_grace=False, box_download_link_ttl=LINK_TTL
+    )
+    dropbox_connection(monkeypatch, fresh_emulator, tmp_path, DROPBOX_CONN_ID, refresh_margin=1)
     authorize_into_store(fresh_emulator, store_url, key, CONN_ID, box_fields(fresh_emulator.url))
     env = {f"AIRFLOW_CONN_{CONN_ID.upper()}": json.dumps(box_connection(fresh_emulator.url, store_url))}
     for name, value in env.items():
@@ -128,7 +182,7 @@ def test_fault_storm(
     children = [
         context.Process(
             target=storm_child.run,
-            args=(env, CONN_ID, seed + n, ops, str(downloads), str(results[n]), barrier),
+            args=(env, CONN_ID, seed + n, ops, str(downloads), str(results[n]), barrier, n < BIG_WORKERS),
             daemon=True,
         )
         for n in range(WORKERS)
@@ -136,12 +190,23 @@ def test_fault_storm(
     for child in children:
         child.start()
     injector = FaultInjector(fresh_emulator.url, seed)
+    dropbox_records: list[dict[str, Any]] = []
+    storm_over = threading.Event()
     try:
         barrier.wait(180)
         started = time.monotonic()
         injector.start()
+        writers = [
+            threading.Thread(target=dropbox_writer, args=(n, ops, dropbox_records, storm_over), daemon=True)
+            for n in range(DROPBOX_WRITERS)
+        ]
+        for writer in writers:
+            writer.start()
         for child in children:
             child.join(ops * OP_BOUND)
+        storm_over.set()
+        for writer in writers:
+            writer.join(ops * OP_BOUND)
         elapsed = time.monotonic() - started
     finally:
         injector.stop.set()
@@ -154,6 +219,7 @@ def test_fault_storm(
     fresh_emulator.client.clear_faults()
     injected = sum(injector.armed.values()) - pending
     injector.client.close()
+    storm_over.set()
 
     records = [r for path in results for r in json.loads(path.read_text())["records"]]
     outcomes = Counter("ok" if r["ok"] else r["error"] for r in records)
@@ -173,7 +239,8 @@ def test_fault_storm(
     )
     print(
         f"{section}: {len(records)} ops in {elapsed:.1f} s, outcomes {dict(outcomes)}, "
-        f"faults armed {dict(injector.armed)} ({injected} hit), statuses {dict(statuses)}, seed {seed}"
+        f"faults armed {dict(injector.armed)} ({injected} hit), statuses {dict(statuses)}, seed {seed}; "
+        f"dropbox writes {Counter('ok' if r['ok'] else r['error'] for r in dropbox_records)}"
     )
 
     # Every operation: success or a documented error, within its bound.
@@ -205,6 +272,20 @@ def test_fault_storm(
             continue
         if record["ok"] or checker.exists(record["remote"]):
             assert checker.get_file_info(record["remote"])["sha1"] == record["sha1"], record
+
+    # Dropbox writers: contention was retried; every file written holds exactly its bytes, no lockout.
+    assert len(dropbox_records) >= DROPBOX_WRITERS * ops
+    bad = [r for r in dropbox_records if not r["ok"] and r["error"] not in DOCUMENTED]
+    assert bad == [], bad[:3]
+    dropbox_stats = fresh_emulator.client.stats()["dropbox"]
+    assert int(dropbox_stats["token"].get("refresh_token", {}).get("invalid_grant", 0)) == 0
+    dropbox_checker = DropboxHook(DROPBOX_CONN_ID)
+    for record in dropbox_records:
+        if record["ok"] or dropbox_checker.exists(record["remote"]):
+            assert dropbox_checker.read_bytes(record["remote"]) == record["data"], record["remote"]
+    dropbox_checker.close()
+    if injector.armed["too_many_write_operations"]:
+        assert dropbox_stats["routes"]["/2/files/upload"].get("409"), dropbox_stats["routes"]
 
     # The store is readable and its (rotated) refresh token still works.
     config = AuthConfig.from_mapping("box", box_fields(fresh_emulator.url), conn_id=CONN_ID)
