@@ -15,7 +15,9 @@ read an "already done" answer to such a resend as success; these are the cases:
 - Dropbox ``files/delete_v2`` answering 409 ``path_lookup/not_found``: the first attempt deleted it.
 - Box ``POST /folders`` answering 409 ``item_name_in_use`` with a folder in the same parent: the first
   attempt created it (the hook returns that folder even with ``exist_ok=False``).
-- Uploads (Box multipart and session commit, Dropbox upload and session finish), copy and move that find a
+- A Box upload session commit answering 404 (the session is gone): the first attempt committed it; the
+  hook takes the file of that name in the folder, its SHA-1 checked against the local file's.
+- Uploads (Box multipart and session create, Dropbox upload and session finish), copy and move that find a
   conflict: the target holding identical content (Box ``sha1``, Dropbox ``content_hash``) is success
   whether or not an answer was lost, so these need no flag.
 """

@@ -269,3 +269,18 @@ def test_box_folder_create_resent_after_a_lost_answer_is_done(
     assert routes(fresh_emulator, "box")["/2.0/folders"] == {"0": 1, "409": 1}
     with pytest.raises(AlreadyExists, match="exist_ok=True"):  # an existing folder without a lost answer
         box_hook.mkdir("/made", exist_ok=False)
+
+
+def test_box_chunked_commit_resent_after_a_lost_answer_finds_the_file(
+    box_hook: BoxHook, fresh_emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    """The first commit assembles the file but its answer is lost; the resent one finds the session gone:
+    the file this upload made (same name, same SHA-1) is the result."""
+    source = tmp_path / "big.bin"
+    source.write_bytes(os.urandom(CHUNKED_THRESHOLD + 5))
+    fresh_emulator.client.fault("*/upload_sessions/*/commit", drop_after=True)
+    entry = box_hook.upload_file(source, "/lostcommit/big.bin")
+    assert entry.content_hash == hashlib.sha1(source.read_bytes(), usedforsecurity=False).hexdigest()
+    assert box_hook.info("/lostcommit/big.bin").id == entry.id
+    commits = [c for r, c in routes(fresh_emulator, "box").items() if r.endswith("/commit")]
+    assert len(commits) == 1 and commits[0]["0"] == 1

@@ -13,7 +13,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import httpx
 
-from dropbox_box_provider.auth import services
+from dropbox_box_provider.auth import services, transport
 from dropbox_box_provider.auth.services import BOX
 from dropbox_box_provider.errors import ChecksumMismatch, DropboxBoxError, ServiceError, SourceChanged
 
@@ -216,6 +216,8 @@ def chunked_upload(  # noqa: PLR0917
             offset += part.length
             progress.update(part.length)
         entry = commit(hook, endpoints["commit"], parts, whole.digest(), name, endpoints.get("list_parts"))
+        if entry is None:  # resent after a lost answer: the first commit made the file
+            entry = committed_file(hook, folder_id, name, file_id)
     except BaseException:
         abort_session(hook, endpoints.get("abort"))
         raise
@@ -231,11 +233,12 @@ def commit(  # noqa: PLR0917
     digest: bytes,
     name: str,
     list_parts_url: str | None = None,
-) -> dict[str, Any]:
+) -> dict[str, Any] | None:
     """Commit the session's parts, waiting out 202 + Retry-After while Box assembles the file, and
     retrying a transient 400 ``parts_mismatch`` after listing the parts Box holds (as rclone does).
 
-    A whole-file Digest Box does not agree with is its ``digest_mismatch``: ``ChecksumMismatch``.
+    A whole-file Digest Box does not agree with is its ``digest_mismatch``: ``ChecksumMismatch``. None when a
+    commit resent after a lost answer finds the session gone (404): the first attempt committed it.
     """
     mismatches = 0
     for _ in range(MAX_NOT_READY_WAITS):
@@ -244,8 +247,12 @@ def commit(  # noqa: PLR0917
             hook.as_real_url(commit_url),
             json={"parts": parts, "attributes": {"name": name}},
             headers={"Digest": f"sha={b64_sha1(digest)}"},
-            expected=(201, 202, 400),
+            expected=(201, 202, 400, 404),
         )
+        if response.status_code == 404:
+            if transport.may_have_acted(response):
+                return None
+            raise services.error_from_response("box", response, hook.conn_id)
         if response.status_code == 400:
             code = services.box_error_details(response).code
             if code == "digest_mismatch":
@@ -276,6 +283,23 @@ def commit(  # noqa: PLR0917
         202,
         "commit_not_ready",
     )
+
+
+def committed_file(hook: BoxHook, folder_id: str, name: str, file_id: str | None) -> dict[str, Any]:
+    """The file a commit whose answer was lost made: the new version of ``file_id``, or ``name`` in the
+    folder (its SHA-1 is checked by the caller)."""
+    if file_id is None:
+        found = next(
+            (e for e in hook.list(f"id:{folder_id}") if e.is_file and e.name.lower() == name.lower()), None
+        )
+        if found is None:
+            raise ServiceError(
+                f"Box lost the answer to the commit of {name!r} and the file is not there; upload it again",
+                404,
+                "commit_lost",
+            )
+        file_id = found.id
+    return hook._object(f"id:{file_id}", "file")
 
 
 def listed_parts(hook: BoxHook, list_parts_url: str) -> list[dict[str, Any]]:
