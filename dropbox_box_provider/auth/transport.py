@@ -17,7 +17,7 @@ read an "already done" answer to such a resend as success; these are the cases:
   attempt created it (the hook returns that folder even with ``exist_ok=False``).
 - A Box upload session commit answering 404 (the session is gone): the first attempt committed it; the
   hook takes the file of that name in the folder, its SHA-1 checked against the local file's.
-- Uploads (Box multipart and session create, Dropbox upload and session finish), copy and move that find a
+- Uploads (Box multipart and session create, Dropbox single-request upload), copy and move that find a
   conflict: the target holding identical content (Box ``sha1``, Dropbox ``content_hash``) is success
   whether or not an answer was lost, so these need no flag.
 """
