@@ -3,7 +3,7 @@ hooks and operators report a transfer to Airflow's hook lineage collector.
 
 Each transfer is reported once: a hook's file call (``upload_file``, ``download_file``, ``copy``…) reports
 itself, unless its caller reports the transfer (``ObjectStoragePath``, whose filesystem calls the hooks inside
-``reported_elsewhere()``, and the operators). Airflow is imported only when something is reported.
+``reported_elsewhere()``, and the operators). Airflow's collector is imported at the first file call.
 """
 
 from __future__ import annotations
