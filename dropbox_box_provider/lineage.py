@@ -1,19 +1,38 @@
 """Assets and lineage of ``dropbox://`` and ``box://`` (provider info ``asset-uris``), and the one place
-operators report a transfer to Airflow's hook lineage collector.
+hooks and operators report a transfer to Airflow's hook lineage collector.
 
-``ObjectStoragePath`` reports its own reads and writes; the remote-to-remote operators report theirs here;
-the hooks report nothing, so each transfer is reported once.
+Each transfer is reported once: a hook's file call (``upload_file``, ``download_file``, ``copy``…) reports
+itself, unless its caller reports the transfer (``ObjectStoragePath``, whose filesystem calls the hooks inside
+``reported_elsewhere()``, and the operators). Airflow's collector is imported at the first file call.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import contextlib
+import functools
+import logging
+import os
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from urllib.parse import SplitResult, urlsplit
 
 from dropbox_box_provider.uris import DEFAULT_CONN_IDS, canonical_uri, normalize
 
 if TYPE_CHECKING:
     from airflow.sdk import Asset, BaseHook
+
+log = logging.getLogger(__name__)
+
+F = TypeVar("F", bound=Callable[..., Any])
+HookCall = Literal["upload_file", "write_bytes", "download_file", "read_bytes", "copy", "move"]
+
+# The remote source argument (the first) of the calls that read a remote file.
+_SOURCE_ARGUMENT = {"download_file": "remote", "read_bytes": "remote", "copy": "src", "move": "src"}
+
+# True while the caller reports the transfer itself: the hook calls it makes report nothing.
+_REPORTED_ELSEWHERE: ContextVar[bool] = ContextVar("dropbox_box_lineage_reported_elsewhere", default=False)
 
 
 def sanitize_uri(uri: SplitResult) -> SplitResult:
@@ -72,3 +91,101 @@ def report_transfer(source: BaseHook, source_uri: str, dest: BaseHook, dest_uri:
     collector = get_hook_lineage_collector()
     collector.add_input_asset(context=source, uri=source_uri)
     collector.add_output_asset(context=dest, uri=dest_uri)
+
+
+@contextlib.contextmanager
+def reported_elsewhere() -> Iterator[None]:
+    """Hook calls inside report no lineage: the caller reports the transfer itself (once)."""
+    token = _REPORTED_ELSEWHERE.set(True)
+    try:
+        yield
+    finally:
+        _REPORTED_ELSEWHERE.reset(token)
+
+
+def _collector() -> Any:
+    """Airflow's hook lineage collector, or None when nothing reads it (no ``HookLineageReader``)."""
+    from airflow.sdk.lineage import NoOpCollector, get_hook_lineage_collector
+
+    collector = get_hook_lineage_collector()
+    return None if isinstance(collector, NoOpCollector) else collector
+
+
+def _argument(args: tuple[Any, ...], kwargs: dict[str, Any], index: int, name: str) -> Any:
+    return kwargs[name] if name in kwargs else args[index] if len(args) > index else None
+
+
+def _local_asset(collector: Any, hook: Any, local: Any, output: bool) -> None:
+    """A local file as a ``file://`` asset, through Airflow's ``file`` factory (skipped where it has none)."""
+    if not isinstance(local, (str, os.PathLike)):
+        return
+    add = collector.add_output_asset if output else collector.add_input_asset
+    add(context=hook, scheme="file", asset_kwargs={"path": str(Path(local).absolute())})
+
+
+def reports_lineage(call: HookCall) -> Callable[[F], F]:
+    """Wrap a hook's file method so a successful call reports its input and output assets (the remote
+    file as ``scheme://CONN_ID@/path``, a local file as ``file://``), unless inside
+    ``reported_elsewhere()``. Calls it makes itself report nothing more; a lineage failure never fails
+    the transfer."""
+
+    def decorate(method: F) -> F:
+        @functools.wraps(method)
+        def wrapper(hook: Any, *args: Any, **kwargs: Any) -> Any:
+            if _REPORTED_ELSEWHERE.get():
+                return method(hook, *args, **kwargs)
+            with reported_elsewhere():
+                collector = _collector()
+                if collector is None:
+                    return method(hook, *args, **kwargs)
+                source = (
+                    _argument(args, kwargs, 0, _SOURCE_ARGUMENT[call]) if call in _SOURCE_ARGUMENT else None
+                )
+                # A moved id's path is its new one afterwards: look the source up first.
+                before = _remote_uri(hook, source) if call == "move" else None
+                result = method(hook, *args, **kwargs)
+                try:
+                    source_uri = before if call == "move" else _remote_uri(hook, source)
+                    local = _argument(args, kwargs, 0, "local") if call == "upload_file" else None
+                    _report(collector, hook, call, source_uri=source_uri, local_source=local, result=result)
+                except Exception:  # lineage is best effort: the transfer itself succeeded
+                    log.warning(
+                        "Could not report the lineage of %s.%s", type(hook).__name__, call, exc_info=True
+                    )
+                return result
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+def report_download(hook: Any, remote_path: str, local: str | os.PathLike[str]) -> None:
+    """A download whose hook call ran inside ``reported_elsewhere()`` (the caller knows the file's path, so
+    no lookup of its id is needed): input the remote file, output the local one."""
+    collector = _collector()
+    if collector is not None:
+        collector.add_input_asset(context=hook, uri=canonical_uri(hook.service, hook.conn_id, remote_path))
+        _local_asset(collector, hook, local, output=True)
+
+
+def _remote_uri(hook: Any, remote: Any) -> str | None:
+    """The canonical URI of a hook's remote argument (an ``id:`` reference is looked up: its path)."""
+    if not isinstance(remote, str):
+        return None
+    path = hook.info(remote).path if remote.startswith("id:") else remote
+    return canonical_uri(hook.service, hook.conn_id, path)
+
+
+def _report(
+    collector: Any, hook: Any, call: HookCall, *, source_uri: str | None, local_source: Any, result: Any
+) -> None:
+    """The input (remote URI, or the local file uploaded) and output (the entry written, or the local
+    file downloaded) of one hook call."""
+    if local_source is not None:
+        _local_asset(collector, hook, local_source, output=False)
+    elif source_uri is not None:
+        collector.add_input_asset(context=hook, uri=source_uri)
+    if call == "download_file":
+        _local_asset(collector, hook, result, output=True)
+    elif call != "read_bytes" and getattr(result, "path", None):
+        collector.add_output_asset(context=hook, uri=canonical_uri(hook.service, hook.conn_id, result.path))

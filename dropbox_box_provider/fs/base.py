@@ -17,6 +17,7 @@ from fsspec.spec import AbstractBufferedFile, AbstractFileSystem
 
 from dropbox_box_provider.errors import AlreadyExists, InvalidRemotePath, NotFound, PreconditionFailed
 from dropbox_box_provider.hooks.files import RemoteEntry
+from dropbox_box_provider.lineage import reported_elsewhere
 from dropbox_box_provider.uris import canonical_uri, normalize, split_url
 
 # The write buffer: a multiple of Dropbox's 4 MiB content-hash block, which its upload sessions require.
@@ -36,6 +37,14 @@ def os_errors(path: str) -> Iterator[None]:
         raise OSError(errno.ENOTEMPTY, str(exc), path) from exc
     except InvalidRemotePath as exc:
         raise NotADirectoryError(errno.ENOTDIR, str(exc), path) from exc
+
+
+@contextlib.contextmanager
+def hook_call(path: str) -> Iterator[None]:
+    """Around every hook call: ``os_errors``, and no lineage from the hook (``ObjectStoragePath`` reports
+    the reads and writes made through it, so the hook would report them twice)."""
+    with reported_elsewhere(), os_errors(path):
+        yield
 
 
 def entry_info(entry: RemoteEntry) -> dict[str, Any]:
@@ -104,13 +113,13 @@ class RemoteFileSystem(AbstractFileSystem):  # type: ignore[misc]
     def info(self, path: str, **kwargs: Any) -> dict[str, Any]:
         """fsspec info of one file or folder; FileNotFoundError when absent."""
         target = self._strip_protocol(path)
-        with os_errors(target):
+        with hook_call(target):
             return entry_info(self.hook.info(target))
 
     def ls(self, path: str, detail: bool = True, **kwargs: Any) -> list[Any]:
         """A folder's children (a file lists itself, as fsspec expects)."""
         target = self._strip_protocol(path)
-        with os_errors(target):
+        with hook_call(target):
             entry = self.hook.info(target)
             entries = [entry] if entry.is_file else list(self.hook.list(target))
         infos = [entry_info(e) for e in entries]
@@ -137,7 +146,7 @@ class RemoteFileSystem(AbstractFileSystem):  # type: ignore[misc]
     def mkdir(self, path: str, create_parents: bool = True, **kwargs: Any) -> None:
         """Create a folder; FileExistsError when something is there already."""
         target = self._strip_protocol(path)
-        with os_errors(target):
+        with hook_call(target):
             if self.hook.exists(target):
                 raise FileExistsError(errno.EEXIST, f"{target!r} already exists", target)
             self.hook.mkdir(target, parents=create_parents, exist_ok=False)
@@ -146,19 +155,19 @@ class RemoteFileSystem(AbstractFileSystem):  # type: ignore[misc]
     def makedirs(self, path: str, exist_ok: bool = False) -> None:
         """Create a folder and its parents."""
         target = self._strip_protocol(path)
-        with os_errors(target):
+        with hook_call(target):
             self.hook.mkdir(target, parents=True, exist_ok=exist_ok)
 
     def rmdir(self, path: str) -> None:
         """Remove an empty folder."""
         target = self._strip_protocol(path)
-        with os_errors(target):
+        with hook_call(target):
             self.hook.delete(target)
 
     def rm_file(self, path: str) -> None:
         """Remove one file."""
         target = self._strip_protocol(path)
-        with os_errors(target):
+        with hook_call(target):
             self.hook.delete(target)
 
     def rm(self, path: Any, recursive: bool = False, maxdepth: int | None = None) -> None:
@@ -170,7 +179,7 @@ class RemoteFileSystem(AbstractFileSystem):  # type: ignore[misc]
             )
             for target in targets:
                 stripped = self._strip_protocol(target)
-                with os_errors(stripped):
+                with hook_call(stripped):
                     self.hook.delete(stripped, recursive=recursive)
 
     # ------------------------------------------------------------------ copies and moves on one service
@@ -178,7 +187,7 @@ class RemoteFileSystem(AbstractFileSystem):  # type: ignore[misc]
     def cp_file(self, path1: str, path2: str, **kwargs: Any) -> None:
         """Server-side copy (the destination is replaced, as fsspec copies do)."""
         source, target = self._strip_protocol(path1), self._strip_protocol(path2)
-        with os_errors(source):
+        with hook_call(source):
             self.hook.copy(source, target, overwrite=True)
 
     def mv(
@@ -189,7 +198,7 @@ class RemoteFileSystem(AbstractFileSystem):  # type: ignore[misc]
             super().mv(path1, path2, recursive=recursive, maxdepth=maxdepth, **kw)
             return
         source, target = self._strip_protocol(path1), self._strip_protocol(path2)
-        with os_errors(source):
+        with hook_call(source):
             self.hook.move(source, target, overwrite=True)
 
     # ------------------------------------------------------------------ local files
@@ -199,7 +208,7 @@ class RemoteFileSystem(AbstractFileSystem):  # type: ignore[misc]
     ) -> None:
         """Upload a local file (streamed from disk by the hook, checksum verified)."""
         target = self._strip_protocol(rpath)
-        with os_errors(target):
+        with hook_call(target):
             if os.path.isdir(lpath):
                 self.hook.mkdir(target, parents=True, exist_ok=True)
                 return
@@ -208,7 +217,7 @@ class RemoteFileSystem(AbstractFileSystem):  # type: ignore[misc]
     def get_file(self, rpath: str, lpath: str, callback: Any = None, outfile: Any = None, **kw: Any) -> None:
         """Download a file atomically to a local path (checksum verified); a folder becomes a directory."""
         source = self._strip_protocol(rpath)
-        with os_errors(source):
+        with hook_call(source):
             if self.hook.info(source).kind == "folder":
                 os.makedirs(lpath, exist_ok=True)
                 return
@@ -217,7 +226,7 @@ class RemoteFileSystem(AbstractFileSystem):  # type: ignore[misc]
     def cat_file(self, path: str, start: int | None = None, end: int | None = None, **kw: Any) -> bytes:
         """A whole file (checksum verified) or a range of it (one ranged request)."""
         target = self._strip_protocol(path)
-        with os_errors(target):
+        with hook_call(target):
             if start is None and end is None:
                 return bytes(self.hook.read_bytes(target))
             entry = self.hook.info(target)
@@ -274,7 +283,7 @@ class RemoteFile(AbstractBufferedFile):  # type: ignore[misc]
 
     def _fetch_range(self, start: int, end: int) -> bytes:
         ref = self.details.get("ref") or self.path
-        with os_errors(self.path):
+        with hook_call(self.path):
             return bytes(self.fs.hook.read_range(ref, start, end))
 
     def _initiate_upload(self) -> None:
@@ -288,7 +297,7 @@ class RemoteFile(AbstractBufferedFile):  # type: ignore[misc]
             return True
         self._spool.close()
         try:
-            with os_errors(self.path):
+            with hook_call(self.path):
                 self.fs.hook.upload_file(self._spool.name, self.path, overwrite=self.mode != "xb")
         finally:
             os.unlink(self._spool.name)
@@ -316,7 +325,7 @@ class StreamedFile(RemoteFile):
         if self._spool is None:
             self._initiate_upload()
         data = self._pending + self.buffer.getvalue()
-        with os_errors(self.path):
+        with hook_call(self.path):
             if final:
                 self._spool.finish(data)
                 self._spool, self._pending = None, b""

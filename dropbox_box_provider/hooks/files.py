@@ -18,9 +18,20 @@ from typing import Any, Literal, Protocol, runtime_checkable
 from dropbox_box_provider.deprecation import warn_deprecated
 from dropbox_box_provider.errors import InvalidRemotePath, NotFound
 from dropbox_box_provider.hooks.matching import EntryFilter
+from dropbox_box_provider.lineage import HookCall, reports_lineage
 
 EntryKind = Literal["file", "folder"]
 HashAlgorithm = Literal["dropbox-content-hash", "sha1"]
+
+# The file calls that move content: each reports its input and output assets once.
+LINEAGE_CALLS: tuple[HookCall, ...] = (
+    "upload_file",
+    "write_bytes",
+    "download_file",
+    "read_bytes",
+    "copy",
+    "move",
+)
 
 
 @dataclass(frozen=True)
@@ -157,7 +168,14 @@ class RemoteFiles(Protocol):
 
 
 class RemoteFilesBase(abc.ABC):
-    """``list``/``alist``/``exists``/``aexists`` once for both hooks, over their ``info`` and folder walks."""
+    """``list``/``alist``/``exists``/``aexists`` once for both hooks, over their ``info`` and folder walks;
+    the transfers a hook defines (``LINEAGE_CALLS``) report their lineage (``lineage.reports_lineage``)."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name in LINEAGE_CALLS:
+            if name in cls.__dict__:
+                setattr(cls, name, reports_lineage(name)(cls.__dict__[name]))
 
     @abc.abstractmethod
     def info(self, path: str) -> RemoteEntry:

@@ -17,6 +17,7 @@ from airflow.sdk import BaseOperator
 from dropbox_box_provider.errors import InvalidArgument, NotFound
 from dropbox_box_provider.hooks.files import RemoteEntry, RemoteFiles
 from dropbox_box_provider.hooks.matching import aware_time, find_files, has_glob, split_remote_pattern
+from dropbox_box_provider.lineage import report_download, reported_elsewhere
 from dropbox_box_provider.operators._local import local_sources, local_target
 
 if TYPE_CHECKING:
@@ -182,7 +183,9 @@ class RemoteDownloadOperator(_RemoteFilesOperator):
             if target.exists() and not self.overwrite:
                 self.log.info("Keeping existing %s (overwrite=False)", target)
                 return None
-            files.download_file(entry.ref, target)
+            with reported_elsewhere():  # the hook would look the id up for its path; the entry has it
+                files.download_file(entry.ref, target)
+            report_download(files, entry.path, target)
             self.log.info("Downloaded %s %s (id %s) to %s", self.service_name, entry.path, entry.id, target)
             return str(target)
 

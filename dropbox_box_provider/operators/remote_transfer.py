@@ -22,7 +22,7 @@ from dropbox_box_provider.content_hash import DropboxContentHasher
 from dropbox_box_provider.errors import InvalidArgument, NotFound
 from dropbox_box_provider.hooks.files import RemoteEntry, RemoteFiles
 from dropbox_box_provider.hooks.matching import aware_time, find_files, split_remote_pattern
-from dropbox_box_provider.lineage import report_transfer
+from dropbox_box_provider.lineage import report_transfer, reported_elsewhere
 from dropbox_box_provider.uris import canonical_uri
 
 if TYPE_CHECKING:
@@ -121,7 +121,8 @@ class RemoteToRemoteOperator(BaseOperator, abc.ABC):
             existing: RemoteEntry | None = dest.info(target)
         except NotFound:
             existing = None
-        with tempfile.TemporaryDirectory(prefix="remote-transfer-") as spool:
+        # The temporary file is no asset: the transfer is reported once, below, remote to remote.
+        with tempfile.TemporaryDirectory(prefix="remote-transfer-") as spool, reported_elsewhere():
             local = source.download_file(entry.ref, Path(spool) / "content")
             if existing is not None and file_hash(local, existing.hash_algorithm) == existing.content_hash:
                 action, written = "unchanged", existing

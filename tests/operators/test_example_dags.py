@@ -311,3 +311,29 @@ def test_deferrable_sensor_defers_and_resumes_once_authorized(deployment: Deploy
     assert "Trigger completed" in output, output[-4000:]
     assert deployment.last_run_state("token_authorized") == "success", output[-4000:]
     assert tokens.access_token not in output and str(tokens.refresh_token) not in output
+
+
+def test_upload_with_no_match_fails_the_task_unless_allowed(deployment: Deployment, tmp_path: Path) -> None:
+    emu = deployment.emulator
+    airflow = deployment.airflow
+    dags = airflow.home / "dags"
+    shutil.copy(TEST_DAGS / "upload_no_match_dag.py", dags / "upload_no_match_dag.py")
+    empty = tmp_path / "nothing-here"
+    empty.mkdir()
+    airflow.env["AIRFLOW__CORE__DAGS_FOLDER"] = str(dags)
+    airflow.env["OPERATORS_TEST_LOCAL_GLOB"] = str(empty / "*.csv")
+    tokens = dropbox_tokens(emu)
+    airflow.env["OPERATORS_TEST_CONN_ID"] = deployment.connection(
+        "dbx", dropbox_connection(emu, tokens.refresh_token)
+    )
+    deployment.seed("dbx", oauth_config("dropbox", emu, tokens.refresh_token), tokens)
+
+    proc = airflow.run("dags", "test", "upload_no_match", timeout=240, check=False)
+    output = proc.stdout + proc.stderr
+    assert deployment.last_run_state("upload_no_match") == "failed", output[-4000:]
+    assert f"no local file matches {str(empty / '*.csv')!r} on this worker" in output, output[-4000:]
+    assert "allow_empty=True" in output
+
+    output = deployment.dags_test("upload_no_match_allowed")
+    assert deployment.last_run_state("upload_no_match_allowed") == "success", output[-4000:]
+    assert "nothing to upload" in output, output[-4000:]
