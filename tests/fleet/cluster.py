@@ -209,6 +209,8 @@ class Fleet:
                 "AIRFLOW_HOME": str(home),
                 "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
                 "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+                # The shipped example DAG is deployed as is (paused at creation by default elsewhere).
+                "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
                 "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags_folder),
                 "AIRFLOW__CORE__FERNET_KEY": self.fernet_key,
                 "AIRFLOW__CORE__PARALLELISM": "32",
