@@ -239,7 +239,12 @@ def files_move_once(fleet: Fleet, size: Size) -> Outcome:
         "import json; from tests.fleet.work import put_files; "
         f"print(json.dumps(put_files({SYNC_SOURCE!r}, {sizes!r}, 20)))",
     )
-    conf = {"dropbox_folder": SYNC_SOURCE, "box_folder": SYNC_TARGET}
+    conf = {
+        "dropbox_conn_id": DROPBOX_CONN,
+        "dropbox_folder": SYNC_SOURCE,
+        "box_conn_id": BOX_CONN,
+        "box_folder": SYNC_TARGET,
+    }
     listing_code = (
         "import json; from tests.fleet.work import box_listing; "
         f"print(json.dumps(box_listing({SYNC_TARGET!r})))"
