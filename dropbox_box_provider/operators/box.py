@@ -44,11 +44,9 @@ class BoxUploadOperator(RemoteUploadOperator):
         box_path: str | None = None,
         **kwargs: Any,
     ) -> None:
-        owner = type(self).__name__
-        conn_id = renamed(owner, "box_conn_id", box_conn_id, "conn_id", conn_id, default="box_default")
-        remote_path = renamed(owner, "box_path", box_path, "remote_path", remote_path)
-        if remote_path is None:
-            raise InvalidArgument(f"{owner} needs remote_path= (the Box folder or file to upload to)")
+        conn_id, remote_path = _box_provider_names(
+            self, conn_id, remote_path, box_conn_id, box_path, "the Box folder or file to upload to"
+        )
         super().__init__(conn_id=conn_id, remote_path=remote_path, **kwargs)
 
     def get_hook(self) -> BoxHook:
@@ -75,12 +73,27 @@ class BoxDownloadOperator(RemoteDownloadOperator):
         box_path: str | None = None,
         **kwargs: Any,
     ) -> None:
-        owner = type(self).__name__
-        conn_id = renamed(owner, "box_conn_id", box_conn_id, "conn_id", conn_id, default="box_default")
-        remote_path = renamed(owner, "box_path", box_path, "remote_path", remote_path)
-        if remote_path is None:
-            raise InvalidArgument(f"{owner} needs remote_path= (the Box file, id or glob to download)")
+        conn_id, remote_path = _box_provider_names(
+            self, conn_id, remote_path, box_conn_id, box_path, "the Box file, id or glob to download"
+        )
         super().__init__(conn_id=conn_id, remote_path=remote_path, **kwargs)
 
     def get_hook(self) -> BoxHook:
         return _hook(self.conn_id)
+
+
+def _box_provider_names(  # noqa: PLR0917 - the operators' own parameters, passed through
+    operator: object,
+    conn_id: str,
+    remote_path: str | None,
+    box_conn_id: str | None,
+    box_path: str | None,
+    what: str,
+) -> tuple[str, str]:
+    """``conn_id`` and ``remote_path``, also from apache-airflow-providers-box's names (warning once)."""
+    owner = type(operator).__name__
+    conn_id = renamed(owner, "box_conn_id", box_conn_id, "conn_id", conn_id, default="box_default")
+    remote_path = renamed(owner, "box_path", box_path, "remote_path", remote_path)
+    if remote_path is None:
+        raise InvalidArgument(f"{owner} needs remote_path= ({what})")
+    return conn_id, remote_path

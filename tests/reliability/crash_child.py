@@ -46,10 +46,9 @@ def digest(token: str | None) -> str | None:
 class Crash:
     """Where and how this child dies: the kill point, a jitter delay, a variant of the write point."""
 
-    def __init__(self, point: str, jitter: float, before_update: bool, report_path: str) -> None:
+    def __init__(self, point: str, jitter: float, report_path: str) -> None:
         self.point = point
         self.jitter = jitter
-        self.before_update = before_update
         self.report_path = report_path
 
     def report(self, **data: Any) -> None:
@@ -122,12 +121,11 @@ def run(
     fields: dict[str, Any],
     point: str,
     jitter: float,
-    before_update: bool,
     report: str,
     lease_seconds: float,
 ) -> None:
     """Child entry point: one refresh that must be killed at ``point``; exit codes say if it was not."""
-    crash = Crash(point, jitter, before_update, report)
+    crash = Crash(point, jitter, report)
     try:
         config = AuthConfig.from_mapping("box", fields, conn_id=CONN_ID)
         store = CrashingStore(open_store(store_url, key), crash)
@@ -143,8 +141,8 @@ def run(
     os._exit(EXIT_NOT_KILLED)
 
 
-def random_plan(rng: random.Random, point: str) -> tuple[float, bool]:
+def random_plan(rng: random.Random, point: str) -> float:
     """Timing jitter (0-20 ms before the kill; mid-request: 20-200 ms into the delayed request)."""
     if point == "mid_request":
-        return rng.uniform(0.02, 0.2), False
-    return rng.choice([0.0, rng.uniform(0, 0.02)]), rng.random() < 0.5
+        return rng.uniform(0.02, 0.2)
+    return rng.choice([0.0, rng.uniform(0, 0.02)])

@@ -107,13 +107,13 @@ def test_refresh_killed_at_random_points(
         before = store.read(CONN_ID)
         assert before is not None
         counts_before = refresh_counts(fresh_emulator)
-        jitter, before_update = crash_child.random_plan(rng, point)
+        jitter = crash_child.random_plan(rng, point)
         if point == "mid_request":
             fresh_emulator.client.fault(TOKEN_ROUTE, delay=crash_child.MID_REQUEST_DELAY)
         report = tmp_path / f"trial-{trial}.jsonl"
         child = context.Process(
             target=crash_child.run,
-            args=(store_url, store_key, fields, point, jitter, before_update, str(report), LEASE_SECONDS),
+            args=(store_url, store_key, fields, point, jitter, str(report), LEASE_SECONDS),
             daemon=True,
         )
         child.start()
