@@ -15,6 +15,7 @@ One tree, for both services::
     ├── TransferError                  the bytes moved do not match what they should be
     │   ├── ChecksumMismatch           Dropbox content_hash or Box SHA-1 differs; nothing was kept
     │   └── SourceChanged              the local file changed (shrank) while it was being uploaded
+    ├── MissingDependency (ImportError) an optional extra is not installed (the message names it)
     ├── TransportError                 no answer: refused, dropped, timed out past the retry budget
     └── ServiceError                   Dropbox or Box answered with an error (``status``, ``code``)
         ├── NotFound                   no file or folder at that path or id
@@ -98,6 +99,10 @@ class InvalidRemotePath(InvalidArgument):
 
 class UnsafePath(InvalidArgument):
     """A remote name would land outside the local folder it is downloaded into (``..``, ``/``, a drive)."""
+
+
+class MissingDependency(DropboxBoxError, ImportError):
+    """A feature needs an optional extra that is not installed; the message says what to ``pip install``."""
 
 
 class _Coded(DropboxBoxError):

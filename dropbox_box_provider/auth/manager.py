@@ -228,6 +228,20 @@ class TokenManager:
             )
         return True
 
+    def replace_rejected(self, conn_id: str, config: AuthConfig, access_token: str) -> TokenSet:
+        """After a 401: a token other than ``access_token``, calling the endpoint only if the store still
+        holds it (another worker may have replaced it already). One store write, where ``invalidate`` then
+        ``get_valid_token`` makes two; for clients that ask for "a new token" outright (the SDK bridge)."""
+        if config.uses_static_token:
+            return self._static_token(conn_id, config)
+        entry = self._cache.get(conn_id)
+        if entry is not None and hmac.compare_digest(entry.tokens.access_token, access_token):
+            self._cache.pop(conn_id, None)
+        known = _version(self.store.read(conn_id))
+        return self._renew(
+            conn_id, config, _seed_of(config), known, force=False, interactive=False, rejected=access_token
+        )
+
     def status(self, conn_id: str) -> RecordMeta | None:
         """The store's clear metadata of ``conn_id`` (no decryption, no network), or None."""
         return next((meta for meta in self.store.list_meta() if meta.conn_id == conn_id), None)
@@ -328,18 +342,22 @@ class TokenManager:
         *,
         force: bool,
         interactive: bool,
+        rejected: str | None = None,
     ) -> TokenSet:
         """Steps 2 and 3: lock (threads, then processes), re-read, call the endpoint only if still needed.
 
         ``known_version`` is the record version this call found wanting: any other version is checked first.
+        ``rejected`` is an access token the service refused: any other valid token serves, it never does.
         """
         with _thread_lock(self.store.url, conn_id):
             if not force:
                 tokens = self._cached(conn_id, seed, config.refresh_margin)
-                if tokens is not None:
+                if tokens is not None and not _is_token(tokens, rejected):
                     return tokens
             try:
-                tokens = self._renew_under_lease(conn_id, config, seed, known_version, force=force)
+                tokens = self._renew_under_lease(
+                    conn_id, config, seed, known_version, force=force, rejected=rejected
+                )
             except _NeedsPerson as needs:
                 if not (interactive and self._authorizer is not None):
                     raise ReauthorizationRequired(conn_id, str(needs)) from None
@@ -351,14 +369,22 @@ class TokenManager:
         return tokens
 
     def _renew_under_lease(
-        self, conn_id: str, config: AuthConfig, seed: str | None, known_version: int | None, *, force: bool
+        self,
+        conn_id: str,
+        config: AuthConfig,
+        seed: str | None,
+        known_version: int | None,
+        *,
+        force: bool,
+        rejected: str | None = None,
     ) -> TokenSet:
         def served() -> TokenSet | None:
             """While waiting: the tokens another worker's refresh just stored, if they serve this call."""
             record = self.store.read(conn_id)
             if force:
                 return self._recently_obtained(record, config, seed, self._clock())
-            return self._usable(record, config, seed)
+            tokens = self._usable(record, config, seed)
+            return None if _is_token(tokens, rejected) else tokens
 
         obtained: TokenSet | None = None
         try:
@@ -374,9 +400,11 @@ class TokenManager:
                         return recent
                 else:
                     tokens = self._usable(record, config, seed)
-                    if tokens is not None:
+                    if tokens is not None and not _is_token(tokens, rejected):
                         return tokens
-                obtained, record_seed, verifier_fp = self._obtain(conn_id, config, record, seed, force=force)
+                obtained, record_seed, verifier_fp = self._obtain(
+                    conn_id, config, record, seed, force=force or rejected is not None
+                )
                 # Kept in this process even if the store cannot take them: the running task still finishes.
                 self._cache[conn_id] = _CacheEntry(seed, obtained)
                 return self._write(
@@ -484,6 +512,13 @@ class TokenManager:
             force=force,
         )
         return tokens
+
+
+def _is_token(tokens: TokenSet | None, access_token: str | None) -> bool:
+    """True when ``tokens`` carries exactly ``access_token`` (constant-time compare)."""
+    if tokens is None or not access_token:
+        return False
+    return hmac.compare_digest(tokens.access_token, access_token)
 
 
 def _version(record: TokenRecord | None) -> int | None:

@@ -10,7 +10,15 @@ from pathlib import Path
 
 import pytest
 
-NEVER = ("dropbox_box_provider.emulator", "dropbox_box_provider.cli", "uvicorn", "psycopg")
+# The official SDKs (the [sdk] extra) load only when get_sdk_client() is called.
+NEVER = (
+    "dropbox_box_provider.emulator",
+    "dropbox_box_provider.cli",
+    "uvicorn",
+    "psycopg",
+    "dropbox",
+    "box_sdk_gen",
+)
 # `import airflow.sdk` itself loads SQLAlchemy's PostgreSQL dialect (airflow.models.dagbundle ->
 # airflow.utils.sqlalchemy); the hooks must not add it where Airflow does not.
 NOT_ADDED = ("sqlalchemy.dialects.postgresql",)

@@ -129,6 +129,20 @@ class BoxHook(BaseOAuthHook, RemoteFilesBase):
         user = self.get_current_user()
         return f"{user.get('name')} <{user.get('login')}> (Box user {user.get('id')})"
 
+    def get_sdk_client(self) -> Any:
+        """The official SDK's ``box_sdk_gen.BoxClient`` on this connection, for any API the hook lacks.
+
+        Every token it sends comes from this provider's TokenManager (refreshed once per expiry across
+        workers; a 401 renews through the store's lease); the endpoint override and ``As-User`` apply.
+        Needs the ``[sdk]`` extra: ``pip install 'airflow-provider-dropbox-box[sdk]'``.
+        """
+        from dropbox_box_provider.hooks.sdk import import_sdk
+
+        import_sdk("box_sdk_gen", "box-sdk-gen")
+        from dropbox_box_provider.hooks.box.sdk import box_sdk_client
+
+        return box_sdk_client(self)
+
     def _who(self) -> str:
         user = self.acting_as
         return f"connection {self.conn_id!r}" + (f" acting as user {user}" if user else "")

@@ -130,6 +130,21 @@ class DropboxHook(BaseOAuthHook, RemoteFilesBase):
         name = (account.get("name") or {}).get("display_name") or "unknown name"
         return f"{name} <{account.get('email', 'no email')}> ({account.get('account_id', 'no account id')})"
 
+    def get_sdk_client(self) -> Any:
+        """The official SDK's ``dropbox.Dropbox`` on this connection, for any API the hook lacks.
+
+        Every token it sends comes from this provider's TokenManager (refreshed once per expiry across
+        workers; an ``expired_access_token`` renews through the store's lease); the endpoint override and
+        the team headers (``select_user``, ``path_root``) apply. Needs the ``[sdk]`` extra:
+        ``pip install 'airflow-provider-dropbox-box[sdk]'``.
+        """
+        from dropbox_box_provider.hooks.sdk import import_sdk
+
+        import_sdk("dropbox", "dropbox")
+        from dropbox_box_provider.hooks.dropbox.sdk import dropbox_sdk_client
+
+        return dropbox_sdk_client(self)
+
     # ------------------------------------------------------------------ RemoteFiles: reading
 
     def info(self, path: str) -> RemoteEntry:
