@@ -176,6 +176,10 @@ def test_box_sdk_client_acts_as_the_connection_user(
     assert hook.get_sdk_client().users.get_user_me().id == seed.DEMO_BOX_SECOND_USER_ID
     admin = BoxHook("box_sdk_as_user").as_user(seed.DEMO_BOX_USER_ID).get_sdk_client()
     assert admin.users.get_user_me().id == seed.DEMO_BOX_USER_ID
+    # The SDK's own impersonation keeps the managed auth and the emulator's base URLs.
+    other = admin.with_as_user_header(seed.DEMO_BOX_SECOND_USER_ID)
+    assert other.users.get_user_me().id == seed.DEMO_BOX_SECOND_USER_ID
+    assert refresh_outcomes(emu, "box") == {"ok": 1}
 
 
 def test_box_expired_token_inside_the_sdk_client_is_renewed_through_the_manager(
@@ -218,6 +222,80 @@ def test_box_revoke_through_the_sdk_revokes_the_connection(
     with pytest.raises(box_sdk_gen.BoxSDKError, match="Developer token has expired"):
         plain.users.get_user_me()
     assert route_statuses(emu, "box", "/2.0/users/me") == {"200": 1, "401": 1}
+
+
+def test_box_service_account_token_is_renewed_through_the_manager(
+    monkeypatch: pytest.MonkeyPatch, emu: RunningEmulator, tmp_path: Path
+) -> None:
+    box_helpers.box_ccg_connection(monkeypatch, emu, tmp_path, "box_sdk_ccg")
+    client = BoxHook("box_sdk_ccg").get_sdk_client()
+    assert client.users.get_user_me().id == seed.DEMO_BOX_CCG_SERVICE_ACCOUNT_ID
+    emu.client.expire_access_tokens(service="box")
+    assert client.users.get_user_me().id == seed.DEMO_BOX_CCG_SERVICE_ACCOUNT_ID
+    assert emu.client.stats()["box"]["token"]["client_credentials"]["ok"] == 2
+
+
+def test_box_downscope_exchanges_the_managers_token_at_the_connections_endpoint(
+    monkeypatch: pytest.MonkeyPatch, emu: RunningEmulator, tmp_path: Path
+) -> None:
+    """The emulator has no token exchange: the refusal shows where the SDK sent the request and that the
+    connection's own token stays as it was."""
+    box_helpers.box_oauth_connection(monkeypatch, emu, tmp_path, "box_sdk_downscope")
+    hook = BoxHook("box_sdk_downscope")
+    client = hook.get_sdk_client()
+    token = hook.get_access_token()
+    with pytest.raises(box_sdk_gen.BoxAPIError) as caught:
+        client.auth.downscope_token(["item_preview"])
+    assert caught.value.response_info.status_code == 400
+    exchange = "urn:ietf:params:oauth:grant-type:token-exchange"
+    assert emu.client.stats()["box"]["token"][exchange] == {
+        "ok": 0,
+        "invalid_grant": 0,
+        "unsupported_grant_type": 1,
+    }
+    assert hook.get_access_token() == token
+
+
+# ---------------------------------------------------------------------------------------- the manager's side
+
+
+def test_workers_refused_the_same_token_make_one_refresh(
+    emu: RunningEmulator, sqlite_store_url: str, store_key: str
+) -> None:
+    """``TokenManager.replace_rejected``: the first worker to report a refused token renews it; the next
+    finds the store no longer holds it and takes the new one (Box grace off: a second refresh would fail)."""
+    from dropbox_box_provider.auth import flows
+    from dropbox_box_provider.auth.config import AuthConfig
+    from dropbox_box_provider.auth.manager import TokenManager
+    from dropbox_box_provider.store import open_store
+
+    emu.client.configure(box_refresh_grace=False)
+    fields = {
+        "client_id": seed.DEMO_BOX_CLIENT_ID,
+        "client_secret": seed.DEMO_BOX_CLIENT_SECRET,
+        "endpoint": emu.url,
+        "callback_url": box_helpers.CALLBACK,
+        "initiate_oauth": "REFRESH",
+        "refresh_margin": 0,
+    }
+    config = AuthConfig.from_mapping("box", fields, conn_id="box_rejected")
+    code = emu.client.authorize("box", seed.DEMO_BOX_CLIENT_ID, redirect_uri=box_helpers.CALLBACK)
+    tokens = flows.exchange_code(config, code, callback_url=box_helpers.CALLBACK)
+    first, second = (TokenManager(open_store(sqlite_store_url, store_key)) for _ in range(2))
+    first.store_tokens("box_rejected", config, tokens)
+    refused = second.get_valid_token("box_rejected", config).access_token
+    version = first.store.read("box_rejected").version  # type: ignore[union-attr]
+    emu.client.expire_access_tokens(service="box")
+
+    renewed = first.replace_rejected("box_rejected", config, refused)
+    again = second.replace_rejected("box_rejected", config, refused)
+    assert renewed.access_token == again.access_token != refused
+    assert refresh_outcomes(emu, "box") == {"ok": 1}
+    assert first.store.read("box_rejected").version == version + 1  # type: ignore[union-attr]
+    # A refused token is never handed back, even while it looks valid by the clock.
+    newest = second.replace_rejected("box_rejected", config, renewed.access_token)
+    assert newest.access_token != renewed.access_token
+    assert refresh_outcomes(emu, "box") == {"ok": 2}
 
 
 # ---------------------------------------------------------------------------------------- missing SDK
