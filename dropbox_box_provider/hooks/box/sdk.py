@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from box_sdk_gen import AccessToken, BaseUrls, BoxClient, NetworkSession
+from box_sdk_gen import AccessToken, BaseUrls, BoxClient, BoxRetryStrategy, NetworkSession
 from box_sdk_gen.managers.authorization import AuthorizationManager
 from box_sdk_gen.networking.auth import Authentication
 from box_sdk_gen.schemas.post_o_auth_2_token import (
@@ -88,6 +88,17 @@ class TokenManagerAuth(Authentication):  # type: ignore[misc]
         )
 
 
+class RenewedTokenRetryStrategy(BoxRetryStrategy):  # type: ignore[misc]
+    """The SDK's retries, but a 401 is retried at once: ``should_retry`` has already renewed the token
+    through the manager, so a backoff (the SDK's default: 2 s and more) would only delay the task."""
+
+    def retry_after(self, fetch_options: Any, fetch_response: Any, attempt_number: int) -> float:
+        if fetch_response.status == 401:
+            return 0.0
+        delay: float = super().retry_after(fetch_options, fetch_response, attempt_number)
+        return delay
+
+
 def box_sdk_client(hook: BoxHook) -> Any:
     """A ``BoxClient`` on ``hook``'s connection: manager tokens, endpoint override, ``As-User``."""
     defaults = BaseUrls()
@@ -98,6 +109,7 @@ def box_sdk_client(hook: BoxHook) -> Any:
             oauth_2_url=hook.api_url(defaults.oauth_2_url),
         ),
         additional_headers=hook.act_as_headers(),
+        retry_strategy=RenewedTokenRetryStrategy(),
     )
     auth = TokenManagerAuth(HookTokenSource(hook), network_session)
     return BoxClient(auth=auth, network_session=network_session)
