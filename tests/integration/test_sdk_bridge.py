@@ -8,6 +8,7 @@ apply, and 16 processes calling through SDK clients share one refresh per token 
 from __future__ import annotations
 
 import json
+import logging
 import multiprocessing
 import os
 import random
@@ -118,8 +119,9 @@ def test_dropbox_sdk_client_applies_team_headers_and_clones_stay_managed(
 
 
 def test_dropbox_expired_token_inside_the_sdk_client_is_renewed_through_the_manager(
-    monkeypatch: pytest.MonkeyPatch, emu: RunningEmulator, tmp_path: Path
+    monkeypatch: pytest.MonkeyPatch, emu: RunningEmulator, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.DEBUG)
     dropbox_helpers.dropbox_connection(monkeypatch, emu, tmp_path, "dbx_sdk_expired")
     hook = DropboxHook("dbx_sdk_expired")
     client = hook.get_sdk_client()
@@ -132,6 +134,7 @@ def test_dropbox_expired_token_inside_the_sdk_client_is_renewed_through_the_mana
     assert store_version(hook) == before + 1, "one fenced write: the new token"
     assert refresh_outcomes(emu, "dropbox") == {"ok": 2}
     assert hook.get_access_token() != token
+    assert token not in caplog.text and hook.get_access_token() not in caplog.text
     # Another process's hook reads the renewed token from the store: no further refresh.
     hook.token_manager.forget()
     assert DropboxHook("dbx_sdk_expired").get_sdk_client().users_get_current_account()
@@ -183,8 +186,9 @@ def test_box_sdk_client_acts_as_the_connection_user(
 
 
 def test_box_expired_token_inside_the_sdk_client_is_renewed_through_the_manager(
-    monkeypatch: pytest.MonkeyPatch, emu: RunningEmulator, tmp_path: Path
+    monkeypatch: pytest.MonkeyPatch, emu: RunningEmulator, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.DEBUG)
     box_helpers.box_oauth_connection(monkeypatch, emu, tmp_path, "box_sdk_expired")
     emu.client.configure(box_refresh_grace=False)
     hook = BoxHook("box_sdk_expired")
@@ -198,6 +202,7 @@ def test_box_expired_token_inside_the_sdk_client_is_renewed_through_the_manager(
     assert store_version(hook) == before + 1, "one fenced write: the new token pair"
     assert refresh_outcomes(emu, "box") == {"ok": 2}
     assert hook.get_access_token() != token
+    assert token not in caplog.text and hook.get_access_token() not in caplog.text
     # The rotated refresh token reached the store: another process's hook renews from it.
     hook.token_manager.forget()
     emu.client.expire_access_tokens(service="box")
