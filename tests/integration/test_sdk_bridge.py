@@ -34,7 +34,7 @@ box_sdk_gen = pytest.importorskip("box_sdk_gen")
 
 WORKERS = 16
 TTL = 1.0
-DURATION = 3.0  # seconds each worker keeps calling: three token lifetimes
+DURATION = 4.0  # seconds each worker keeps calling: 4 token lifetimes, 2+ refreshes on a busy machine
 MAX_PAUSE = 0.02
 TEAM_NAMESPACE = "1000003"  # the demo team member's namespace
 HOOKS: dict[str, type[BaseOAuthHook]] = {"dropbox": DropboxHook, "box": BoxHook}
