@@ -170,15 +170,31 @@ def _shared_link(node: Node, asked: dict[str, Any], existing: dict[str, Any] | N
 
 
 async def update_file(request: Request) -> Response:
-    """PUT /2.0/files/{id} with ``{"shared_link": {...}}`` (or null to remove it); anything else is the
-    rename/move of ``box_api``. With ``fields`` only those (and type, id, etag) come back."""
+    """PUT /2.0/files/{id}: a shared link, else the rename/move of ``box_api``."""
     data = await _json_body(request)
     if "shared_link" not in data:
         return await box_api.update_file(request)
+    return _set_shared_link(request, data, folder=False)
+
+
+async def update_folder(request: Request) -> Response:
+    """PUT /2.0/folders/{id}: a shared link, else the rename/move of ``box_api``."""
+    data = await _json_body(request)
+    if "shared_link" not in data:
+        return await box_api.update_folder(request)
+    return _set_shared_link(request, data, folder=True)
+
+
+def _set_shared_link(request: Request, data: dict[str, Any], folder: bool) -> Response:
+    """``{"shared_link": {...}}`` (or null to remove it); with ``fields`` only those (and type, id, etag)
+    come back."""
     caller = box_caller(request)
     state = emulator_state(request)
+    item_id = request.path_params["item_id"]
     with state.lock:
-        node = _file(caller, request.path_params["item_id"])
+        node = _folder(caller, item_id) if folder else _file(caller, item_id)
+        if node.parent is None:
+            raise _bad_request("The root folder cannot have a shared link", "bad_request")
         _check_if_match(request, node)
         asked = data["shared_link"]
         if asked is None:
@@ -203,4 +219,5 @@ def routes() -> list[Route]:
         Route(f"{API}/files/{{file_id}}/versions", file_versions, methods=["GET"]),
         Route(f"{API}/files/{{file_id}}/content", download_redirect, methods=["GET"]),
         Route(f"{API}/files/{{item_id}}", update_file, methods=["PUT"]),
+        Route(f"{API}/folders/{{item_id}}", update_folder, methods=["PUT"]),
     ]

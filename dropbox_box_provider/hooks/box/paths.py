@@ -251,6 +251,7 @@ def entry_of(body: dict[str, Any], path: str | None = None) -> RemoteEntry:
         content_hash=body.get("sha1") if is_file else None,
         hash_algorithm="sha1" if is_file else None,
         raw=body,
+        etag=str(body["etag"]) if body.get("etag") is not None else None,
     )
 
 
