@@ -163,3 +163,39 @@ def test_box_sdk_versions_download_url_and_shared_link(fresh_emulator):
     assert again.shared_link.url == shared.shared_link.url, "changing the settings keeps the link"
     fetched = client.shared_links_files.get_shared_link_for_file(first.id, "shared_link")
     assert fetched.shared_link.effective_access.value == "open"
+
+
+def test_box_sdk_if_match_answers_412_on_a_lost_update(fresh_emulator):
+    from box_sdk_gen import (
+        BoxAPIError,
+        UpdateFileByIdParent,
+        UploadFileAttributes,
+        UploadFileAttributesParentField,
+        UploadFileVersionAttributes,
+    )
+
+    client = _box(fresh_emulator)
+    first = client.uploads.upload_file(
+        UploadFileAttributes(name="etag.txt", parent=UploadFileAttributesParentField(id="0")),
+        io.BytesIO(b"1"),
+    ).entries[0]
+    second = client.uploads.upload_file_version(
+        first.id, UploadFileVersionAttributes(name="etag.txt"), io.BytesIO(b"2"), if_match=first.etag
+    ).entries[0]
+    assert second.etag != first.etag
+    for stale in (
+        lambda: client.uploads.upload_file_version(
+            first.id, UploadFileVersionAttributes(name="etag.txt"), io.BytesIO(b"3"), if_match=first.etag
+        ),
+        lambda: client.files.update_file_by_id(first.id, name="renamed.txt", if_match=first.etag),
+        lambda: client.files.delete_file_by_id(first.id, if_match=first.etag),
+    ):
+        with pytest.raises(BoxAPIError) as caught:
+            stale()
+        assert caught.value.response_info.status_code == 412
+        assert caught.value.response_info.code == "precondition_failed"
+    moved = client.files.update_file_by_id(
+        first.id, name="renamed.txt", parent=UpdateFileByIdParent(id="0"), if_match=second.etag
+    )
+    assert moved.name == "renamed.txt"
+    client.files.delete_file_by_id(first.id, if_match=moved.etag)
