@@ -148,7 +148,10 @@ def test_shared_link_is_stable_when_asked_again(files: Any) -> None:
         assert files.shared_link("/Shared/résumé.pdf", password="s3cret-pass") == url
 
 
-def test_versions_newest_first_and_download_of_an_earlier_one(files: Any, tmp_path: Path) -> None:
+def test_versions_newest_first_and_download_of_an_earlier_one(
+    files: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(box_file_api, "VERSIONS_PAGE", 1)  # Box: each earlier version on a page of its own
     contents = [b"first", b"second!", "третий".encode()]
     files.write_bytes("/Versions/dåta.bin", contents[0])
     for data in contents[1:]:
