@@ -232,3 +232,20 @@ def test_box_delete_resent_after_a_lost_answer_succeeds(
     fresh_emulator.client.fault(f"/api.box.com/2.0/files/{entry.id}", drop=True, drop_after=True)
     box.delete("/Lost/gone.txt")
     assert not box.exists("/Lost/gone.txt")
+
+
+def test_box_path_remembered_by_one_hook_follows_a_move_by_another(
+    box: BoxHook, monkeypatch: pytest.MonkeyPatch, fresh_emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    box_helpers.box_oauth_connection(monkeypatch, fresh_emulator, tmp_path, "etag_box_other")
+    other = BoxHook("etag_box_other", retry_policy=FAST)
+    try:
+        box.write_bytes("/P/a.txt", b"a")
+        box.write_bytes("/P/b.txt", b"b")
+        assert box.exists("/P/a.txt") and box.exists("/P/b.txt")  # both paths now remembered by `box`
+        other.move("/P/a.txt", "/Q/a.txt")  # another worker moves one, renames the other
+        other.move("/P/b.txt", "/P/c.txt")
+        assert not box.exists("/P/a.txt") and not box.exists("/P/b.txt")
+        assert box.info("/Q/a.txt").path == "/Q/a.txt" and box.read_bytes("/P/c.txt") == b"b"
+    finally:
+        other.close()
