@@ -85,7 +85,7 @@ def full(node: Node, caller: Caller, trashed_at: float | None = None) -> dict[st
             "created_by": _user_mini(caller),
             "modified_by": _user_mini(caller),
             "owned_by": _user_mini(caller),
-            "shared_link": None,
+            "shared_link": node.shared_link,
             "parent": mini(node.parent) if node.parent is not None else None,
             "item_status": "trashed" if trashed_at is not None else "active",
         }

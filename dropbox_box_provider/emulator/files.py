@@ -33,6 +33,7 @@ class Node:
         "rev",
         "revisions",
         "sha1",
+        "shared_link",
         "version",
         "version_id",
     )
@@ -52,6 +53,7 @@ class Node:
         self.version_id = str(secrets.randbelow(10**11) + 10**11)
         self.created_at = time.time()
         self.modified_at = self.created_at
+        self.shared_link: dict[str, Any] | None = None  # the service's shared-link settings, once made
 
     @property
     def size(self) -> int:
@@ -64,7 +66,7 @@ class Node:
         """Replace the bytes, recompute both services' hashes, start a new version (keeping the old one)."""
         if self.version:
             self.revisions[self.rev] = Revision(
-                self.rev, self.content, self.sha1, self.content_hash, self.modified_at
+                self.rev, self.content, self.sha1, self.content_hash, self.modified_at, self.version_id
             )
             while len(self.revisions) > MAX_REVISIONS or (
                 self.revisions and sum(len(r.content) for r in self.revisions.values()) > MAX_REVISION_BYTES
@@ -106,16 +108,19 @@ class Node:
 
 
 class Revision:
-    """An earlier version of a file, reachable through a Dropbox ``rev:`` path."""
+    """An earlier version of a file: a Dropbox ``rev:`` path, or a Box file version (``version_id``)."""
 
-    __slots__ = ("content", "content_hash", "modified_at", "rev", "sha1")
+    __slots__ = ("content", "content_hash", "modified_at", "rev", "sha1", "version_id")
 
-    def __init__(self, rev: str, content: bytes, sha1: str, content_hash: str, modified_at: float) -> None:
+    def __init__(  # noqa: PLR0917
+        self, rev: str, content: bytes, sha1: str, content_hash: str, modified_at: float, version_id: str = ""
+    ) -> None:
         self.rev = rev
         self.content = content
         self.sha1 = sha1
         self.content_hash = content_hash
         self.modified_at = modified_at
+        self.version_id = version_id
 
 
 class Tree:

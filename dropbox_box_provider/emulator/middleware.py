@@ -21,6 +21,7 @@ HOSTS: dict[str, tuple[str, str]] = {
     "www.dropbox.com": (DROPBOX, ""),
     "api.dropboxapi.com": (DROPBOX, ""),
     "content.dropboxapi.com": (DROPBOX, ""),
+    "dl.dropboxusercontent.com": (DROPBOX, ""),
     "api.box.com": (BOX, ""),
     "upload.box.com": (BOX, "/api"),
     "account.box.com": (BOX, "/api"),

@@ -8,6 +8,7 @@ written once for both services. A service's hook supplies ``info``/``ainfo`` and
 from __future__ import annotations
 
 import abc
+import builtins
 import os
 from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -22,6 +23,9 @@ from dropbox_box_provider.lineage import HookCall, reports_lineage
 
 EntryKind = Literal["file", "folder"]
 HashAlgorithm = Literal["dropbox-content-hash", "sha1"]
+#: Who a shared link lets in: anyone with it, the team / company, or only people the item is shared with.
+SharedLinkAccess = Literal["public", "team", "collaborators"]
+SHARED_LINK_ACCESS: tuple[SharedLinkAccess, ...] = ("public", "team", "collaborators")
 
 # The file calls that move content: each reports its input and output assets once.
 LINEAGE_CALLS: tuple[HookCall, ...] = (
@@ -52,6 +56,8 @@ class RemoteEntry:
     content_hash: str | None = None
     hash_algorithm: HashAlgorithm | None = None
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    #: Box's ``etag`` (pass it as ``etag=`` to refuse a lost update); None on Dropbox.
+    etag: str | None = field(default=None, compare=False)
 
     @property
     def is_file(self) -> bool:
@@ -87,6 +93,31 @@ class RemoteEntry:
         }
 
 
+@dataclass(frozen=True)
+class RemoteVersion:
+    """One version of a file, newest first in ``versions()``: ``id`` is what ``download_file(...,
+    version=)`` takes (a Dropbox ``rev``, a Box file version id); ``current`` marks the live one."""
+
+    id: str
+    size: int | None
+    modified: datetime | None
+    content_hash: str | None
+    hash_algorithm: HashAlgorithm | None
+    current: bool = False
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON for XComs (no raw metadata)."""
+        return {
+            "id": self.id,
+            "size": self.size,
+            "modified": self.modified.isoformat() if self.modified else None,
+            "content_hash": self.content_hash,
+            "hash_algorithm": self.hash_algorithm,
+            "current": self.current,
+        }
+
+
 @runtime_checkable
 class RemoteFiles(Protocol):
     """Files and folders of one Dropbox or Box connection: the same names, arguments, returns and errors.
@@ -117,8 +148,8 @@ class RemoteFiles(Protocol):
         """Upload a local file to ``remote`` (``.../`` means into that folder under the local name)."""
         ...
 
-    def download_file(self, remote: str, local: str | os.PathLike[str]) -> Path:
-        """Download atomically to ``local``, checksum verified; returns the local path."""
+    def download_file(self, remote: str, local: str | os.PathLike[str], version: str | None = None) -> Path:
+        """Download atomically to ``local`` (``version``: an id from ``versions``), checksum verified."""
         ...
 
     def read_bytes(self, remote: str) -> bytes:
@@ -143,6 +174,28 @@ class RemoteFiles(Protocol):
 
     def copy(self, src: str, dst: str, overwrite: bool = False) -> RemoteEntry:
         """Copy ``src`` to the full path ``dst``."""
+        ...
+
+    def search(self, query: str, path: str | None = None, limit: int | None = None) -> Iterator[RemoteEntry]:
+        """Files and folders whose name contains ``query`` (case-insensitive), under ``path`` if given."""
+        ...
+
+    def temporary_link(self, path: str) -> str:
+        """A direct download URL of a file, usable without a token until it expires."""
+        ...
+
+    def shared_link(
+        self,
+        path: str,
+        access: SharedLinkAccess = "public",
+        password: str | None = None,
+        expires: datetime | str | None = None,
+    ) -> str:
+        """A shared link to the item (an existing link is returned, not an error)."""
+        ...
+
+    def versions(self, path: str) -> builtins.list[RemoteVersion]:
+        """The file's versions, newest (the current one) first."""
         ...
 
     async def ainfo(self, path: str) -> RemoteEntry:

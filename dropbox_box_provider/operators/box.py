@@ -1,5 +1,6 @@
 """Box file operators: upload local files (a path or a glob) and download remote ones (a path or id, or a
-glob in the last path segment, optionally only files modified after a time)."""
+glob in the last path segment, optionally only files modified after a time); copy, move and delete remote
+ones."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from dropbox_box_provider.errors import InvalidArgument
 from dropbox_box_provider.operators._aliases import renamed
+from dropbox_box_provider.operators._copy_delete import RemoteCopyOperator, RemoteDeleteOperator
 from dropbox_box_provider.operators._transfer import RemoteDownloadOperator, RemoteUploadOperator
 from dropbox_box_provider.operators.links import BoxFileLink
 
@@ -77,6 +79,38 @@ class BoxDownloadOperator(RemoteDownloadOperator):
             self, conn_id, remote_path, box_conn_id, box_path, "the Box file, id or glob to download"
         )
         super().__init__(conn_id=conn_id, remote_path=remote_path, **kwargs)
+
+    def get_hook(self) -> BoxHook:
+        return _hook(self.conn_id)
+
+
+class BoxCopyOperator(RemoteCopyOperator):
+    """Copy (``move=True``: move) Box files or folders: ``source_path`` a path, ``id:``, glob or list;
+    ``destination_path`` a folder (``.../``, a folder id, an existing folder, or for several sources) or the
+    new full path. Returns each item's metadata at its destination."""
+
+    service_name = "Box"
+    operator_extra_links = (BoxFileLink(),)
+
+    def __init__(self, *, conn_id: str = "box_default", **kwargs: Any) -> None:
+        super().__init__(conn_id=conn_id, **kwargs)
+
+    def get_hook(self) -> BoxHook:
+        return _hook(self.conn_id)
+
+    def names_a_folder(self, remote: str) -> bool:
+        """A trailing ``/`` or a Box folder id (digits, or ``id:<digits>``)."""
+        return remote.endswith("/") or remote.removeprefix("id:").isdigit()
+
+
+class BoxDeleteOperator(RemoteDeleteOperator):
+    """Delete Box items (a path, ``id:``, glob or list) to the trash; folders only with ``recursive`` unless
+    empty; ``missing_ok`` accepts nothing there. Returns the deleted items' metadata."""
+
+    service_name = "Box"
+
+    def __init__(self, *, conn_id: str = "box_default", **kwargs: Any) -> None:
+        super().__init__(conn_id=conn_id, **kwargs)
 
     def get_hook(self) -> BoxHook:
         return _hook(self.conn_id)

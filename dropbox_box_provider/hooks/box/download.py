@@ -24,11 +24,13 @@ MAX_NOT_READY_WAITS = 60
 MAX_NOT_READY_WAIT = 10.0
 
 
-def content_location(hook: BoxHook, file_id: str) -> str:
-    """The pre-signed download URL (real form) from Box's 302, waiting out 202 + Retry-After."""
+def content_location(hook: BoxHook, file_id: str, version: str | None = None) -> str:
+    """The pre-signed download URL (real form) from Box's 302, waiting out 202 + Retry-After; ``version``
+    names an earlier file version."""
+    params = {"version": version} if version else None
     for _ in range(MAX_NOT_READY_WAITS):
         url = f"{API}/files/{file_id}/content"
-        with hook.stream("GET", url, expected=(200, 202, 302)) as response:
+        with hook.stream("GET", url, params=params, expected=(200, 202, 302)) as response:
             status, headers = response.status_code, response.headers
         if status == 302 and headers.get("location"):
             return hook.as_real_url(headers["location"])
@@ -55,8 +57,9 @@ def download_url(hook: BoxHook, real_url: str) -> str:
     return real_url
 
 
-def fetch_into(hook: BoxHook, info: dict[str, Any], handle: IO[bytes]) -> None:
-    """Stream a file's bytes into ``handle``, resuming with Range after a broken link; SHA-1 checked.
+def fetch_into(hook: BoxHook, info: dict[str, Any], handle: IO[bytes], version: str | None = None) -> None:
+    """Stream a file's (or its ``version``'s) bytes into ``handle``, resuming with Range after a broken
+    link; SHA-1 checked.
 
     The download URL is pre-signed, so it is fetched without the bearer token (as box-sdk-gen's HTTP
     stack does when the redirect leaves api.box.com).
@@ -74,7 +77,7 @@ def fetch_into(hook: BoxHook, info: dict[str, Any], handle: IO[bytes]) -> None:
         attempt += 1
         try:
             if location is None:
-                location = content_location(hook, file_id)
+                location = content_location(hook, file_id, version)
             headers = {"Range": f"bytes={written}-"} if written else {}
             with plain.stream("GET", download_url(hook, location), headers=headers) as response:
                 status = response.status_code

@@ -7,12 +7,14 @@ case-insensitively as Box does) or by a Box id as ``id:123`` (bare digits and in
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import io
 import logging
 import os
 import tempfile
 from collections.abc import AsyncIterator, Generator, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import IO, Any, ClassVar, TypeVar
 
@@ -32,7 +34,7 @@ from dropbox_box_provider.errors import (
     ServiceError,
 )
 from dropbox_box_provider.hooks.base import BaseOAuthHook
-from dropbox_box_provider.hooks.box import download, paths, upload
+from dropbox_box_provider.hooks.box import download, file_api, paths, upload
 from dropbox_box_provider.hooks.box.paths import (
     ROOT,
     ROOT_ID,
@@ -49,7 +51,7 @@ from dropbox_box_provider.hooks.box.paths import (
     next_step,
     split_path,
 )
-from dropbox_box_provider.hooks.files import RemoteEntry, RemoteFilesBase
+from dropbox_box_provider.hooks.files import RemoteEntry, RemoteFilesBase, RemoteVersion, SharedLinkAccess
 from dropbox_box_provider.hooks.matching import local_file
 from dropbox_box_provider.hooks.progress import TransferProgress
 
@@ -324,18 +326,21 @@ class BoxHook(BaseOAuthHook, RemoteFilesBase):
         """Bytes ``start`` to ``end`` (exclusive) of a file, one ranged request (no checksum: a part)."""
         return download.read_range(self, self.get_item_id(remote), start, end)
 
-    def download_file(self, remote: str, local: str | os.PathLike[str]) -> Path:
+    def download_file(self, remote: str, local: str | os.PathLike[str], version: str | None = None) -> Path:
         """Download a file to ``local`` atomically: streamed into a temp file beside it, SHA-1 checked, then
-        renamed; on any failure no file (partial or temp) is left behind. Returns ``local`` as a Path."""
+        renamed; on any failure no file (partial or temp) is left behind. ``version`` is a file version id
+        from ``versions()``. Returns ``local`` as a Path."""
         target = Path(local)
         if target.is_dir():
             raise IsADirectoryError(f"{str(target)!r} is a directory; give the destination file's path")
         target.parent.mkdir(parents=True, exist_ok=True)
         info = self._object(remote, "file")
+        if version is not None:
+            info = file_api.version_info(self, info, str(version))
         fd, temp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
         try:
             with os.fdopen(fd, "wb") as handle:
-                download.fetch_into(self, info, handle)
+                download.fetch_into(self, info, handle, version)
             os.replace(temp_name, target)
         except BaseException:
             Path(temp_name).unlink(missing_ok=True)
@@ -411,38 +416,51 @@ class BoxHook(BaseOAuthHook, RemoteFilesBase):
         self._paths.remember(parts, item)
         return item
 
-    def delete(self, path: str, recursive: bool = False, missing_ok: bool = False) -> None:
+    def delete(
+        self, path: str, recursive: bool = False, missing_ok: bool = False, *, etag: str | None = None
+    ) -> None:
         """Delete a file, or a folder (a non-empty one only with ``recursive``); ``missing_ok`` accepts a
-        missing path."""
+        missing path. With ``etag`` (from ``RemoteEntry.etag``) only that version of the item is deleted:
+        a changed item raises ``PreconditionFailed`` (If-Match, 412)."""
         try:
-            self._delete(path, recursive)
+            self._delete(path, recursive, etag)
         except NotFound:
             if not missing_ok:
                 raise
 
-    def _delete(self, ref: str | int, recursive: bool) -> None:
+    def _delete(self, ref: str | int, recursive: bool, etag: str | None = None) -> None:
         item = self._lookup(ref)
         if item.id == ROOT_ID and item.type == "folder":
             raise InvalidRemotePath("the Box root folder cannot be deleted; name a folder inside it")
-        if item.type == "file":
-            response = self.request("DELETE", f"{API}/files/{item.id}", expected=(204, 404))
-        else:
-            params = {"recursive": "true"} if recursive else {}
-            response = self.request(
-                "DELETE", f"{API}/folders/{item.id}", params=params, expected=(204, 400, 404)
-            )
-            if response.status_code == 400:
-                code = services.box_error_details(response).code
-                if code == "folder_not_empty":
-                    raise PreconditionFailed(
-                        f"Box folder {ref!r} is not empty; pass recursive=True to delete it with "
-                        "everything inside",
-                        400,
-                        code,
-                    )
-                raise services.error_from_response("box", response, self.conn_id)
+        headers = {"If-Match": etag} if etag is not None else {}
+        with _explained_precondition(f"Box {item.type} {ref!r}", etag):
+            if item.type == "file":
+                response = self.request(
+                    "DELETE", f"{API}/files/{item.id}", headers=headers, expected=(204, 404)
+                )
+            else:
+                params = {"recursive": "true"} if recursive else {}
+                response = self.request(
+                    "DELETE",
+                    f"{API}/folders/{item.id}",
+                    params=params,
+                    headers=headers,
+                    expected=(204, 400, 404),
+                )
+        if response.status_code == 400:
+            code = services.box_error_details(response).code
+            if code == "folder_not_empty":
+                raise PreconditionFailed(
+                    f"Box folder {ref!r} is not empty; pass recursive=True to delete it with everything "
+                    "inside",
+                    400,
+                    code,
+                )
+            raise services.error_from_response("box", response, self.conn_id)
         parts = None if item_id_of(ref) is not None else split_path(str(ref))
         self._paths.forget(parts, item.id)
+        if response.status_code == 404 and transport.may_have_acted(response):
+            return  # resent after a lost answer: the first attempt moved it to the trash
         if response.status_code == 404:
             raise NotFound(
                 f"Box {item.type} {item.id} ({ref!r}) does not exist for {self._who()}",
@@ -458,11 +476,15 @@ class BoxHook(BaseOAuthHook, RemoteFilesBase):
         remote: str,
         overwrite: bool = False,
         *legacy: Any,
+        etag: str | None = None,
         **deprecated: Any,
     ) -> RemoteEntry:
         """Upload a local file to ``remote`` (the file's full path; ``.../`` means into that folder under the
         local name; missing folders are created). The SHA-1 Box stores is checked. An existing file with
-        the same content is not a conflict; different content needs ``overwrite`` (a new version)."""
+        the same content is not a conflict; different content needs ``overwrite`` (a new version).
+
+        ``etag`` (from ``RemoteEntry.etag``) uploads a new version only over that version of the existing
+        file (If-Match): a file changed since raises ``PreconditionFailed``; no file there too."""
         name = self._deprecated_name(deprecated, "upload_file")
         if legacy or isinstance(overwrite, str):  # the old positional order (local, folder, name, overwrite)
             warn_deprecated(
@@ -471,10 +493,16 @@ class BoxHook(BaseOAuthHook, RemoteFilesBase):
             name, overwrite = _old_name_and_overwrite(overwrite, legacy)
         source = local_file(local)
         with source.open("rb") as handle:
-            return self._upload(handle, remote, name, source.name, bool(overwrite))
+            return self._upload(handle, remote, name, source.name, bool(overwrite), etag)
 
     def write_bytes(
-        self, remote: str, data: bytes, overwrite: bool = False, *legacy: Any, **deprecated: Any
+        self,
+        remote: str,
+        data: bytes,
+        overwrite: bool = False,
+        *legacy: Any,
+        etag: str | None = None,
+        **deprecated: Any,
     ) -> RemoteEntry:
         """Write ``data`` as the file at ``remote`` (same targets and rules as ``upload_file``)."""
         name = self._deprecated_name(deprecated, "write_bytes")
@@ -485,7 +513,7 @@ class BoxHook(BaseOAuthHook, RemoteFilesBase):
             remote, data = data, bytes(remote)
             if legacy or isinstance(overwrite, str):
                 name, overwrite = _old_name_and_overwrite(overwrite, legacy)
-        return self._upload(io.BytesIO(data), remote, name, None, bool(overwrite))
+        return self._upload(io.BytesIO(data), remote, name, None, bool(overwrite), etag)
 
     @staticmethod
     def _deprecated_name(deprecated: dict[str, Any], method: str) -> str | None:
@@ -531,14 +559,22 @@ class BoxHook(BaseOAuthHook, RemoteFilesBase):
         folder = parts[:-1]
         return (self.mkdir(display(folder)).id if folder else ROOT_ID), parts[-1], folder
 
-    def _upload(
-        self, handle: IO[bytes], remote: str | int, name: str | None, local_name: str | None, overwrite: bool
+    def _upload(  # noqa: PLR0917
+        self,
+        handle: IO[bytes],
+        remote: str | int,
+        name: str | None,
+        local_name: str | None,
+        overwrite: bool,
+        etag: str | None = None,
     ) -> RemoteEntry:
         folder_id, file_name, folder_parts = self._target(remote, name, local_name)
         size = upload.size_of(handle)
         cached = self._paths.get([*folder_parts, file_name]) if folder_parts is not None else None
         entry: dict[str, Any] | None = None
-        if cached is not None and cached.type == "file" and overwrite:
+        if etag is not None:
+            entry = self._upload_if_match(handle, size, folder_id, file_name, folder_parts, etag)
+        elif cached is not None and cached.type == "file" and overwrite:
             try:
                 entry = upload.send_content(self, handle, size, folder_id, file_name, cached.id)
             except ServiceError as exc:
@@ -548,7 +584,7 @@ class BoxHook(BaseOAuthHook, RemoteFilesBase):
                 self._paths.forget([*folder_parts, file_name])  # deleted elsewhere since it was cached
         if entry is None:
             entry = upload.send_content(self, handle, size, folder_id, file_name, None)
-        if "conflict" in entry:
+        if "conflict" in entry and etag is None:
             conflict = entry["conflict"]
             same = conflict.get("type") == "file" and conflict.get("sha1") == upload.file_sha1(handle)
             if same and not overwrite:  # a resent or repeated upload of the same bytes: already done
@@ -572,9 +608,48 @@ class BoxHook(BaseOAuthHook, RemoteFilesBase):
             self._paths.remember([*folder_parts, file_name], Item(str(entry["id"]), "file"))
         return entry_of(entry, path)
 
+    def _upload_if_match(  # noqa: PLR0917
+        self,
+        handle: IO[bytes],
+        size: int,
+        folder_id: str,
+        file_name: str,
+        folder_parts: list[str] | None,
+        etag: str,
+    ) -> dict[str, Any]:
+        """A new version over the file whose etag is ``etag``. A 412 whose file now holds these very bytes
+        is success: a resend after a lost answer (the first attempt made the version) or the same write."""
+        if folder_parts is not None:
+            item = self._resolve(display([*folder_parts, file_name]))
+        else:
+            listed = self.list(f"id:{folder_id}")
+            found = next((e for e in listed if e.name.lower() == file_name.lower()), None)
+            item = Item(found.id, found.kind) if found is not None else None
+        if item is None or item.type != "file":
+            raise PreconditionFailed(
+                f"Box has no file named {file_name!r} in folder {folder_id} to match etag {etag!r}; upload "
+                "without etag= to create it",
+                412,
+                "precondition_failed",
+            )
+        try:
+            return upload.send_content(self, handle, size, folder_id, file_name, item.id, etag)
+        except PreconditionFailed:
+            current = self._object(f"id:{item.id}", "file")
+            if current.get("sha1") == upload.file_sha1(handle):
+                return current
+            raise PreconditionFailed(
+                f"Box file {file_name!r} ({item.id}) changed since etag {etag!r} was read (its etag is now "
+                f"{current.get('etag')!r}); read it again with info(), merge, and retry with the new etag",
+                412,
+                "precondition_failed",
+            ) from None
+
     # ------------------------------------------------------------------ RemoteFiles: move and copy
 
-    def _relocation(self, src: str, dst: str, overwrite: bool, *, keep_source: bool) -> RemoteEntry:
+    def _relocation(
+        self, src: str, dst: str, overwrite: bool, *, keep_source: bool, etag: str | None = None
+    ) -> RemoteEntry:
         item = self._lookup(src)
         if item.id == ROOT_ID:
             raise InvalidArgument("the Box root folder cannot be moved or copied")
@@ -588,7 +663,11 @@ class BoxHook(BaseOAuthHook, RemoteFilesBase):
             if keep_source
             else ("PUT", f"{API}/{item.type}s/{item.id}")
         )
-        response = self.request(method, url, json=body, expected=(200, 201, 409))
+        headers = {"If-Match": etag} if etag is not None else {}
+        try:
+            response = self.request(method, url, json=body, headers=headers, expected=(200, 201, 409))
+        except PreconditionFailed:
+            return self._moved_before(src, item, parts, folder, etag)
         if response.status_code == 409:
             conflict = upload.conflict_or_raise(self, response)
             if (
@@ -623,13 +702,61 @@ class BoxHook(BaseOAuthHook, RemoteFilesBase):
         self._paths.remember(parts, Item(result.id, result.kind))
         return result
 
-    def move(self, src: str, dst: str, overwrite: bool = False) -> RemoteEntry:
-        """Move or rename ``src`` to the full path ``dst`` (``PUT`` with a new name and parent)."""
-        return self._relocation(src, dst, overwrite, keep_source=False)
+    def _moved_before(
+        self, src: str, item: Item, parts: list[str], folder_id: str, etag: str | None
+    ) -> RemoteEntry:
+        """After a 412 on a move: the item already at ``parts`` is success (a resend whose first attempt
+        moved it, which changed its etag); otherwise PreconditionFailed saying what to do."""
+        moved = self._object(f"id:{item.id}", item.type)
+        if str((moved.get("parent") or {}).get("id")) != folder_id or moved.get("name") != parts[-1]:
+            raise PreconditionFailed(
+                f"Box {item.type} {src!r} changed since etag {etag!r} was read (its etag is now "
+                f"{moved.get('etag')!r}); read it again with info() and retry with the new etag",
+                412,
+                "precondition_failed",
+            )
+        self._paths.forget(None if item_id_of(src) is not None else split_path(src), item.id)
+        self._paths.forget(parts)
+        done = entry_of(moved, display(parts))
+        self._paths.remember(parts, Item(done.id, done.kind))
+        return done
+
+    def move(self, src: str, dst: str, overwrite: bool = False, *, etag: str | None = None) -> RemoteEntry:
+        """Move or rename ``src`` to the full path ``dst`` (``PUT`` with a new name and parent); with
+        ``etag`` only if the item is still that version (else ``PreconditionFailed``)."""
+        return self._relocation(src, dst, overwrite, keep_source=False, etag=etag)
 
     def copy(self, src: str, dst: str, overwrite: bool = False) -> RemoteEntry:
         """Copy ``src`` to the full path ``dst`` (``POST …/copy``)."""
         return self._relocation(src, dst, overwrite, keep_source=True)
+
+    # ------------------------------------------------------------------ search, links and versions
+
+    def search(self, query: str, path: str | None = None, limit: int | None = None) -> Iterator[RemoteEntry]:
+        """Files and folders whose name contains ``query`` (case-insensitive), below the folder ``path`` if
+        given, at most ``limit`` (``GET /search`` with ``ancestor_folder_ids``; Box indexes new items after
+        a few minutes and matches words, so a fragment inside a word may not be found)."""
+        return file_api.search(self, query, path, limit)
+
+    def temporary_link(self, path: str) -> str:
+        """A direct download URL of a file: the pre-signed URL behind ``/files/{id}/content`` (no token;
+        it expires within minutes)."""
+        return file_api.temporary_link(self, path)
+
+    def shared_link(
+        self,
+        path: str,
+        access: SharedLinkAccess = "public",
+        password: str | None = None,
+        expires: datetime | str | None = None,
+    ) -> str:
+        """The item's shared link with these settings (``public`` = open, ``team`` = company,
+        ``collaborators``); a password needs ``public``. A repeated call keeps the same URL."""
+        return file_api.shared_link(self, path, access, password, expires)
+
+    def versions(self, path: str) -> list[RemoteVersion]:
+        """The file's versions, newest (current) first (Box keeps earlier versions on paid plans)."""
+        return file_api.versions(self, path)
 
     # ------------------------------------------------------------------ deprecated names
 
@@ -679,3 +806,19 @@ def _old_name_and_overwrite(third: Any, rest: tuple[Any, ...]) -> tuple[str | No
     if len(rest) > 1:
         raise TypeError("BoxHook takes at most (remote, data|local, name, overwrite) in the old order")
     return (str(third) if third not in (None, False) else None), bool(rest[0]) if rest else False
+
+
+@contextlib.contextmanager
+def _explained_precondition(what: str, etag: str | None) -> Iterator[None]:
+    """A 412 of an If-Match request as PreconditionFailed that says what to do."""
+    try:
+        yield
+    except PreconditionFailed as exc:
+        if etag is None or exc.status != 412:
+            raise
+        raise PreconditionFailed(
+            f"{what} changed since etag {etag!r} was read; read it again with info() and retry with its new "
+            "etag (or without etag= to act whatever its state)",
+            412,
+            exc.code or "precondition_failed",
+        ) from exc

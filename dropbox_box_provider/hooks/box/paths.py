@@ -212,9 +212,14 @@ def lookup(cache: PathCache, ref: str | int, who: str, want: ItemType | None = N
 def fetch(
     cache: PathCache, ref: str | int, who: str, want: ItemType | None = None
 ) -> Generator[Step, Any, dict[str, Any]]:
-    """Box's full object of the item ``ref`` names; NotFound (and forgotten) when it is gone."""
+    """Box's full object of the item ``ref`` names; NotFound (and forgotten) when it is gone. A remembered
+    path whose item was since moved or renamed (by another hook or worker) is looked up afresh."""
     item = yield from lookup(cache, ref, who, want)
     body = yield GetItem(item)
+    if body is not None and item_id_of(ref) is None and not _still_at(cache, split_path(str(ref)), body):
+        cache.forget(split_path(str(ref)))
+        item = yield from lookup(cache, ref, who, want)
+        body = yield GetItem(item)
     if body is None:
         cache.forget(None if item_id_of(ref) is not None else split_path(str(ref)), item.id)
         raise NotFound(
@@ -222,6 +227,17 @@ def fetch(
         )
     result: dict[str, Any] = body
     return result
+
+
+def _still_at(cache: PathCache, parts: list[str], body: dict[str, Any]) -> bool:
+    """False when the object fetched for the remembered path ``parts`` now has another name or parent."""
+    if not parts:
+        return True
+    if str(body.get("name", "")).lower() != parts[-1].lower():
+        return False
+    parent = cache.get(parts[:-1]) if len(parts) > 1 else ROOT
+    parent_id = (body.get("parent") or {}).get("id")
+    return parent is None or parent_id is None or str(parent_id) == parent.id
 
 
 def path_of(body: dict[str, Any], fallback: str | None = None) -> str:
@@ -251,6 +267,7 @@ def entry_of(body: dict[str, Any], path: str | None = None) -> RemoteEntry:
         content_hash=body.get("sha1") if is_file else None,
         hash_algorithm="sha1" if is_file else None,
         raw=body,
+        etag=str(body["etag"]) if body.get("etag") is not None else None,
     )
 
 

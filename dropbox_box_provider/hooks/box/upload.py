@@ -103,17 +103,33 @@ class FileRegion:
 
 
 def send_content(  # noqa: PLR0917
-    hook: BoxHook, handle: IO[bytes], size: int, folder_id: str, name: str, file_id: str | None
+    hook: BoxHook,
+    handle: IO[bytes],
+    size: int,
+    folder_id: str,
+    name: str,
+    file_id: str | None,
+    if_match: str | None = None,
 ) -> dict[str, Any]:
-    """Upload as a new file (``file_id`` None) or a new version; a name conflict comes back as
+    """Upload as a new file (``file_id`` None) or a new version (only over the version whose etag is
+    ``if_match``, when given: else 412 ``PreconditionFailed``); a name conflict comes back as
     ``{"conflict": item}``."""
     if size >= CHUNKED_THRESHOLD:
-        return chunked_upload(hook, handle, size, folder_id, name, file_id)
-    return multipart_upload(hook, handle, folder_id, name, file_id)
+        return chunked_upload(hook, handle, size, folder_id, name, file_id, if_match)
+    return multipart_upload(hook, handle, folder_id, name, file_id, if_match)
 
 
-def multipart_upload(
-    hook: BoxHook, handle: IO[bytes], folder_id: str, name: str, file_id: str | None
+def _if_match(etag: str | None) -> dict[str, str]:
+    return {"If-Match": etag} if etag is not None else {}
+
+
+def multipart_upload(  # noqa: PLR0917
+    hook: BoxHook,
+    handle: IO[bytes],
+    folder_id: str,
+    name: str,
+    file_id: str | None,
+    if_match: str | None = None,
 ) -> dict[str, Any]:
     """One multipart request (attributes part first, as Box requires)."""
     sha1 = file_sha1(handle)
@@ -130,7 +146,7 @@ def multipart_upload(
         url,
         data={"attributes": json.dumps(attributes)},
         files={"file": (name, handle, "application/octet-stream")},
-        headers={"Content-MD5": sha1},
+        headers={"Content-MD5": sha1, **_if_match(if_match)},
         expected=(201, 409),
     )
     if response.status_code == 409:
@@ -171,7 +187,13 @@ def checked_entry(response: httpx.Response, sha1: str, name: str) -> dict[str, A
 
 
 def chunked_upload(  # noqa: PLR0917
-    hook: BoxHook, handle: IO[bytes], size: int, folder_id: str, name: str, file_id: str | None
+    hook: BoxHook,
+    handle: IO[bytes],
+    size: int,
+    folder_id: str,
+    name: str,
+    file_id: str | None,
+    if_match: str | None = None,
 ) -> dict[str, Any]:
     """Upload session: create, PUT parts aligned to ``part_size`` with per-part Digests, commit."""
     if file_id is None:
@@ -215,7 +237,9 @@ def chunked_upload(  # noqa: PLR0917
             parts.append(answer.json()["part"])
             offset += part.length
             progress.update(part.length)
-        entry = commit(hook, endpoints["commit"], parts, whole.digest(), name, endpoints.get("list_parts"))
+        entry = commit(
+            hook, endpoints["commit"], parts, whole.digest(), name, endpoints.get("list_parts"), if_match
+        )
         if entry is None:  # resent after a lost answer: the first commit made the file
             entry = committed_file(hook, folder_id, name, file_id)
     except BaseException:
@@ -233,6 +257,7 @@ def commit(  # noqa: PLR0917
     digest: bytes,
     name: str,
     list_parts_url: str | None = None,
+    if_match: str | None = None,
 ) -> dict[str, Any] | None:
     """Commit the session's parts, waiting out 202 + Retry-After while Box assembles the file, and
     retrying a transient 400 ``parts_mismatch`` after listing the parts Box holds (as rclone does).
@@ -246,7 +271,7 @@ def commit(  # noqa: PLR0917
             "POST",
             hook.as_real_url(commit_url),
             json={"parts": parts, "attributes": {"name": name}},
-            headers={"Digest": f"sha={b64_sha1(digest)}"},
+            headers={"Digest": f"sha={b64_sha1(digest)}", **_if_match(if_match)},
             expected=(201, 202, 400, 404),
         )
         if response.status_code == 404:

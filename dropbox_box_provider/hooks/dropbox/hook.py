@@ -8,6 +8,7 @@ import contextlib
 import json
 import os
 from collections.abc import AsyncIterator, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -26,7 +27,7 @@ from dropbox_box_provider.errors import (
     ServiceError,
 )
 from dropbox_box_provider.hooks.base import BaseOAuthHook
-from dropbox_box_provider.hooks.dropbox import download, upload
+from dropbox_box_provider.hooks.dropbox import download, file_api, upload
 from dropbox_box_provider.hooks.dropbox.paths import (
     ROOT,
     entry_of,
@@ -35,7 +36,7 @@ from dropbox_box_provider.hooks.dropbox.paths import (
     path_root_header,
 )
 from dropbox_box_provider.hooks.dropbox.stream import StreamingUpload
-from dropbox_box_provider.hooks.files import RemoteEntry, RemoteFilesBase
+from dropbox_box_provider.hooks.files import RemoteEntry, RemoteFilesBase, RemoteVersion, SharedLinkAccess
 from dropbox_box_provider.hooks.matching import local_file, relative_path
 from dropbox_box_provider.hooks.progress import DEFAULT_INTERVAL
 
@@ -231,13 +232,18 @@ class DropboxHook(BaseOAuthHook, RemoteFilesBase):
         self,
         remote: str,
         local: str | os.PathLike[str],
+        version: str | None = None,
         *,
         progress_interval: float = DEFAULT_INTERVAL,
     ) -> Path:
         """Download to ``local`` through a temporary file beside it, verify the content_hash, then rename
-        atomically; on any failure ``local`` is untouched. Returns ``local`` as a Path."""
+        atomically; on any failure ``local`` is untouched. ``version`` is a ``rev`` from ``versions()``
+        (it must be one of ``remote``'s). Returns ``local`` as a Path."""
         destination = Path(local)
-        download.download_to(self, normalize_path(remote), destination, progress_interval=progress_interval)
+        source = normalize_path(remote)
+        if version is not None:
+            source = file_api.revision_path(self, source, version)
+        download.download_to(self, source, destination, progress_interval=progress_interval)
         return destination
 
     # ------------------------------------------------------------------ RemoteFiles: writing
@@ -410,6 +416,34 @@ class DropboxHook(BaseOAuthHook, RemoteFilesBase):
     def copy(self, src: str, dst: str, overwrite: bool = False) -> RemoteEntry:
         """Copy ``src`` to the full path ``dst`` (``files/copy_v2``)."""
         return self._relocation("files/copy_v2", src, dst, overwrite)
+
+    # ------------------------------------------------------------------ search, links and versions
+
+    def search(self, query: str, path: str | None = None, limit: int | None = None) -> Iterator[RemoteEntry]:
+        """Files and folders whose name contains ``query`` (case-insensitive), under the folder ``path`` if
+        given, at most ``limit`` (``files/search_v2`` + ``search/continue_v2``; Dropbox's index lags new
+        files by a little and matches words, so a fragment inside a word may not be found)."""
+        return file_api.search(self, query, path, limit)
+
+    def temporary_link(self, path: str) -> str:
+        """A direct download URL of a file (``files/get_temporary_link``), valid for 4 hours, no token."""
+        return file_api.temporary_link(self, normalize_path(path))
+
+    def shared_link(
+        self,
+        path: str,
+        access: SharedLinkAccess = "public",
+        password: str | None = None,
+        expires: datetime | str | None = None,
+    ) -> str:
+        """A shared link to a file or folder (``sharing/create_shared_link_with_settings``): ``public`` or
+        ``team``; ``collaborators`` has no Dropbox link (InvalidArgument). An existing link is returned as
+        it is (Dropbox keeps one per item), so a repeated call succeeds."""
+        return file_api.shared_link(self, normalize_path(path), access, password, expires)
+
+    def versions(self, path: str) -> list[RemoteVersion]:
+        """The file's revisions, newest (current) first (``files/list_revisions``, up to 100)."""
+        return file_api.versions(self, normalize_path(path))
 
     # ------------------------------------------------------------------ deprecated names
 
