@@ -284,7 +284,8 @@ class EmulatedServices:
         lifetimes[f"{service}_access_token_ttl" if service else "access_token_ttl"] = access_token
         self.client.configure(**lifetimes)
         if reauthorize:
-            self.authorize()
+            for conn_id in self.conn_ids:  # the test's own connections keep their tokens
+                self.authorize(conn_id)
 
     def expire_tokens(self, service: str | None = None) -> int:
         """Expire every access token (of ``service``) now, at the emulator and in the store, as when a token
