@@ -93,9 +93,14 @@ def dags_folder(config: pytest.Config) -> str | None:
     return str(folder) if folder.is_dir() else None
 
 
+def _is_xdist_controller(config: pytest.Config) -> bool:
+    """True in pytest-xdist's controlling process: it runs no test, each worker isolates its own Airflow."""
+    return bool(getattr(config.option, "numprocesses", None)) and not hasattr(config, "workerinput")
+
+
 def pytest_configure(config: pytest.Config) -> None:
     """Isolate Airflow before anything imports it: a temporary home with a migrated metadata database."""
-    if os.environ.get(HOME_SETTING, "").strip().lower() == "keep":
+    if os.environ.get(HOME_SETTING, "").strip().lower() == "keep" or _is_xdist_controller(config):
         return
     if "airflow" in sys.modules:
         warnings.warn(
