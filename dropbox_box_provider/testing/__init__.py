@@ -16,6 +16,7 @@ from dropbox_box_provider.testing.services import (
     EmulatedServices,
     emulated_services,
     mark_expired,
+    user_grant,
 )
 
 __all__ = [
@@ -26,4 +27,5 @@ __all__ = [
     "EmulatedServices",
     "emulated_services",
     "mark_expired",
+    "user_grant",
 ]

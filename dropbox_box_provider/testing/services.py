@@ -235,27 +235,17 @@ class EmulatedServices:
     def oauth_tokens(self, service: str, user_id: str | None = None) -> TokenSet:
         """A fresh user grant of the demo app of ``service``: the emulator's consent (as if a person clicked
         Allow), then the real authorization-code exchange. ``user_id`` picks the Box user."""
-        from dropbox_box_provider.auth import flows
         from dropbox_box_provider.emulator import seed
 
-        conn_id = DROPBOX_CONN_ID if service == "dropbox" else BOX_CONN_ID
-        config = self.auth_config(conn_id)
-        callback = seed.DEMO_REDIRECT_URIS[1]
-        if service == "dropbox":
-            code = self.client.authorize(
-                "dropbox",
-                seed.DEMO_DROPBOX_CLIENT_ID,
-                redirect_uri=callback,
-                token_access_type="offline",  # noqa: S106
-            )
-        else:
-            code = self.client.authorize(
-                "box",
-                seed.DEMO_BOX_CLIENT_ID,
-                redirect_uri=callback,
-                user_id=user_id or seed.DEMO_BOX_USER_ID,
-            )
-        return flows.exchange_code(config, code, callback_url=callback)
+        config = self.auth_config(DROPBOX_CONN_ID if service == "dropbox" else BOX_CONN_ID)
+        return user_grant(
+            self.client,
+            service,
+            str(config.client_id),
+            config.client_secret,
+            redirect_uri=seed.DEMO_REDIRECT_URIS[1],
+            user_id=user_id or (seed.DEMO_BOX_USER_ID if service == "box" else None),
+        )
 
     def authorize(self, conn_id: str | None = None) -> None:
         """Authorize the OAuth connections (or one) again, as ``dropbox-box-auth authorize`` would: a new
@@ -458,6 +448,38 @@ class _Definition:
         self.password = definition.get("password")
         self.extra_dejson = copy.deepcopy(dict(definition.get("extra") or {}))
         self.extra = json.dumps(self.extra_dejson)
+
+
+def user_grant(
+    client: EmulatorClient,
+    service: str,
+    client_id: str,
+    client_secret: str | None,
+    *,
+    redirect_uri: str | None = None,
+    user_id: str | None = None,
+) -> TokenSet:
+    """Tokens of a user grant at the emulator behind ``client``: its consent stands in for the person
+    clicking Allow, then the real authorization-code exchange (Dropbox: offline access; no ``redirect_uri``:
+    Dropbox's no-redirect flow)."""
+    from dropbox_box_provider.auth import flows
+    from dropbox_box_provider.auth.config import AuthConfig
+
+    config = AuthConfig(
+        service=service,  # type: ignore[arg-type]
+        client_id=client_id,
+        client_secret=client_secret,
+        endpoint=client.base_url,
+        callback_url=redirect_uri,
+    )
+    code = client.authorize(
+        service,
+        client_id,
+        redirect_uri=redirect_uri,
+        user_id=user_id,
+        token_access_type="offline" if service == "dropbox" else None,
+    )
+    return flows.exchange_code(config, code, callback_url=redirect_uri)
 
 
 def mark_expired(store: TokenStore, conn_id: str) -> bool:

@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 
-from dropbox_box_provider.auth import flows, transport
-from dropbox_box_provider.auth.config import AuthConfig
+from dropbox_box_provider.auth import transport
 from dropbox_box_provider.auth.tokens import TokenSet
 from dropbox_box_provider.emulator import seed
+from dropbox_box_provider.testing import user_grant
 from tests.fixtures.emulator import Emulator
 
 # Quick retries so fault tests stay fast; Retry-After up to 2 s is honoured exactly.
@@ -43,9 +43,7 @@ def dropbox_tokens(emulator: Emulator, client_id: str = seed.DEMO_DROPBOX_CLIENT
         seed.DEMO_DROPBOX_CLIENT_ID: seed.DEMO_DROPBOX_CLIENT_SECRET,
         seed.DEMO_DROPBOX_TEAM_CLIENT_ID: seed.DEMO_DROPBOX_TEAM_CLIENT_SECRET,
     }[client_id]
-    config = AuthConfig(service="dropbox", client_id=client_id, client_secret=secret, endpoint=emulator.url)
-    code = emulator.client.authorize("dropbox", client_id, token_access_type="offline")
-    return flows.exchange_code(config, code)
+    return user_grant(emulator.client, "dropbox", client_id, secret)
 
 
 def dropbox_connection(
