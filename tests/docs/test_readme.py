@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from dropbox_box_provider.testing import EmulatedServices
 from tests.fixtures.airflow import AirflowEnv
-from tests.fixtures.emulator import RunningEmulator
 from tests.operators.conftest import box_connection, box_tokens, dropbox_connection, dropbox_tokens
 
 pytestmark = [pytest.mark.airflow, pytest.mark.slow, pytest.mark.timeout(400)]
@@ -42,11 +42,11 @@ def test_the_marked_blocks_are_the_offline_ones() -> None:
 
 
 def test_readme_blocks_run_against_the_emulator(
-    airflow_env: AirflowEnv, fresh_emulator: RunningEmulator, tmp_path: Path
+    airflow_env: AirflowEnv, emulated_services: EmulatedServices, tmp_path: Path
 ) -> None:
     import json
 
-    emu = fresh_emulator
+    emu = emulated_services
     env = airflow_env.env
     env["AIRFLOW_CONN_DROPBOX_DEFAULT"] = json.dumps(
         dropbox_connection(emu, dropbox_tokens(emu).refresh_token)

@@ -12,11 +12,10 @@ from typing import Any
 
 import pytest
 
-from dropbox_box_provider.auth import flows
-from dropbox_box_provider.auth.config import AuthConfig
 from dropbox_box_provider.auth.tokens import TokenSet
 from dropbox_box_provider.emulator import seed
-from tests.fixtures.emulator import RunningEmulator
+from dropbox_box_provider.testing import user_grant
+from tests.fixtures.emulator import Emulator
 
 CALLBACK = seed.DEMO_REDIRECT_URIS[1]
 
@@ -48,20 +47,16 @@ def store_location(tmp_path: Path) -> str:
 
 
 def box_oauth_tokens(
-    emulator: RunningEmulator, user_id: str = seed.DEMO_BOX_USER_ID, client_id: str = seed.DEMO_BOX_CLIENT_ID
+    emulator: Emulator, user_id: str = seed.DEMO_BOX_USER_ID, client_id: str = seed.DEMO_BOX_CLIENT_ID
 ) -> TokenSet:
     """Tokens of a Box user-OAuth grant: the emulator's consent, then the real code exchange (flows)."""
     secret = seed.DEMO_BOX_CLIENT_SECRET if client_id == seed.DEMO_BOX_CLIENT_ID else None
-    config = AuthConfig(
-        service="box", client_id=client_id, client_secret=secret, endpoint=emulator.url, callback_url=CALLBACK
-    )
-    code = emulator.client.authorize("box", client_id, redirect_uri=CALLBACK, user_id=user_id)
-    return flows.exchange_code(config, code, callback_url=CALLBACK)
+    return user_grant(emulator.client, "box", client_id, secret, redirect_uri=CALLBACK, user_id=user_id)
 
 
 def box_oauth_connection(
     monkeypatch: pytest.MonkeyPatch,
-    emulator: RunningEmulator,
+    emulator: Emulator,
     tmp_path: Path,
     conn_id: str = "box_oauth_test",
     *,
@@ -89,7 +84,7 @@ def box_oauth_connection(
 
 def box_jwt_connection(
     monkeypatch: pytest.MonkeyPatch,
-    emulator: RunningEmulator,
+    emulator: Emulator,
     tmp_path: Path,
     conn_id: str = "box_jwt_test",
     **extra: Any,
@@ -111,7 +106,7 @@ def box_jwt_connection(
 
 def box_ccg_connection(
     monkeypatch: pytest.MonkeyPatch,
-    emulator: RunningEmulator,
+    emulator: Emulator,
     tmp_path: Path,
     conn_id: str = "box_ccg_test",
     *,

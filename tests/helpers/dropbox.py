@@ -16,11 +16,11 @@ from typing import Any
 
 import pytest
 
-from dropbox_box_provider.auth import flows, transport
-from dropbox_box_provider.auth.config import AuthConfig
+from dropbox_box_provider.auth import transport
 from dropbox_box_provider.auth.tokens import TokenSet
 from dropbox_box_provider.emulator import seed
-from tests.fixtures.emulator import RunningEmulator
+from dropbox_box_provider.testing import user_grant
+from tests.fixtures.emulator import Emulator
 
 # Quick retries so fault tests stay fast; Retry-After up to 2 s is honoured exactly.
 FAST = transport.RetryPolicy(base_delay=0.05, max_delay=0.2, max_retry_after=2.0, total_budget=10.0)
@@ -37,20 +37,18 @@ def store_location(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / f'tokens-{uuid.uuid4().hex[:8]}.db'}"
 
 
-def dropbox_tokens(emulator: RunningEmulator, client_id: str = seed.DEMO_DROPBOX_CLIENT_ID) -> TokenSet:
+def dropbox_tokens(emulator: Emulator, client_id: str = seed.DEMO_DROPBOX_CLIENT_ID) -> TokenSet:
     """An offline Dropbox grant: the emulator's consent (no-redirect flow), then the real code exchange."""
     secret = {
         seed.DEMO_DROPBOX_CLIENT_ID: seed.DEMO_DROPBOX_CLIENT_SECRET,
         seed.DEMO_DROPBOX_TEAM_CLIENT_ID: seed.DEMO_DROPBOX_TEAM_CLIENT_SECRET,
     }[client_id]
-    config = AuthConfig(service="dropbox", client_id=client_id, client_secret=secret, endpoint=emulator.url)
-    code = emulator.client.authorize("dropbox", client_id, token_access_type="offline")
-    return flows.exchange_code(config, code)
+    return user_grant(emulator.client, "dropbox", client_id, secret)
 
 
 def dropbox_connection(
     monkeypatch: pytest.MonkeyPatch,
-    emulator: RunningEmulator,
+    emulator: Emulator,
     tmp_path: Path,
     conn_id: str = "dropbox_test",
     *,

@@ -3,18 +3,9 @@
 from __future__ import annotations
 
 from dropbox_box_provider.store.base import TokenStore
+from dropbox_box_provider.testing import mark_expired
 
 
 def expire_stored(store: TokenStore, conn_id: str) -> None:
-    """Mark the stored access token of ``conn_id`` expired (a plain compare-and-swap write, no lease)."""
-    record = store.read(conn_id)
-    assert record is not None, f"{conn_id} has no stored tokens"
-    store.write(
-        conn_id,
-        record.service,
-        {**record.payload, "expires_at": 0.0},
-        expected_version=record.version,
-        expires_at=0.0,
-        refresh_issued_at=record.refresh_issued_at,
-        seed_fingerprint=record.seed_fingerprint,
-    )
+    """Mark the stored access token of ``conn_id`` expired (the testing kit's compare-and-swap write)."""
+    assert mark_expired(store, conn_id), f"{conn_id} has no stored tokens"

@@ -32,7 +32,7 @@ from dropbox_box_provider.errors import (
     TransportError,
 )
 from dropbox_box_provider.hooks.box import BoxHook
-from tests.fixtures.emulator import RunningEmulator
+from dropbox_box_provider.testing import EmulatedServices
 from tests.helpers.box import (
     box_ccg_connection,
     box_jwt_connection,
@@ -54,8 +54,9 @@ def fernet_key(monkeypatch: pytest.MonkeyPatch) -> str:
 
 
 @pytest.fixture
-def emu(fresh_emulator: RunningEmulator) -> RunningEmulator:
-    return fresh_emulator
+def emu(emulated_services: EmulatedServices) -> EmulatedServices:
+    """The testing kit's emulator, reset for this test."""
+    return emulated_services
 
 
 def make_hook(conn_id: str, **kwargs: Any) -> BoxHook:
@@ -63,7 +64,7 @@ def make_hook(conn_id: str, **kwargs: Any) -> BoxHook:
 
 
 @pytest.fixture
-def oauth(monkeypatch: pytest.MonkeyPatch, emu: RunningEmulator, tmp_path: Path) -> Iterator[BoxHook]:
+def oauth(monkeypatch: pytest.MonkeyPatch, emu: EmulatedServices, tmp_path: Path) -> Iterator[BoxHook]:
     """A hook on a Box user-OAuth connection (user 10001, an enterprise admin)."""
     box_oauth_connection(monkeypatch, emu, tmp_path, "box_hook_oauth")
     hook = make_hook("box_hook_oauth")
@@ -71,11 +72,11 @@ def oauth(monkeypatch: pytest.MonkeyPatch, emu: RunningEmulator, tmp_path: Path)
     hook.close()
 
 
-def route_count(emu: RunningEmulator, route: str, status: int) -> int:
+def route_count(emu: EmulatedServices, route: str, status: int) -> int:
     return int(emu.client.stats()["box"]["routes"].get(route, {}).get(str(status), 0))
 
 
-def grants(emu: RunningEmulator, grant: str) -> dict[str, int]:
+def grants(emu: EmulatedServices, grant: str) -> dict[str, int]:
     """Token-endpoint outcomes of ``grant`` with the zero counts left out."""
     counts = emu.client.stats()["box"]["token"].get(grant, {})
     return {outcome: n for outcome, n in counts.items() if n}
@@ -98,7 +99,7 @@ def test_current_user_and_connection_test(oauth: BoxHook) -> None:
 
 
 def test_jwt_connection_from_box_app_config_file(
-    monkeypatch: pytest.MonkeyPatch, emu: RunningEmulator, tmp_path: Path
+    monkeypatch: pytest.MonkeyPatch, emu: EmulatedServices, tmp_path: Path
 ) -> None:
     box_jwt_connection(monkeypatch, emu, tmp_path, "box_hook_jwt")
     hook = make_hook("box_hook_jwt")
@@ -115,7 +116,7 @@ def test_jwt_connection_from_box_app_config_file(
 
 @pytest.mark.parametrize("legacy", [False, True], ids=["canonical", "existing-box-provider-extras"])
 def test_ccg_connection(
-    monkeypatch: pytest.MonkeyPatch, emu: RunningEmulator, tmp_path: Path, legacy: bool
+    monkeypatch: pytest.MonkeyPatch, emu: EmulatedServices, tmp_path: Path, legacy: bool
 ) -> None:
     box_ccg_connection(monkeypatch, emu, tmp_path, "box_hook_ccg", legacy_extras=legacy)
     hook = make_hook("box_hook_ccg")
@@ -135,7 +136,7 @@ def test_ccg_connection(
 # ---------------------------------------------------------------------------------------------- paths
 
 
-def test_paths_and_ids_resolve_and_cache(oauth: BoxHook, emu: RunningEmulator) -> None:
+def test_paths_and_ids_resolve_and_cache(oauth: BoxHook, emu: EmulatedServices) -> None:
     folder_id = oauth.create_folder("/a/b/c")
     assert folder_id.isdigit() and folder_id != "0"
     assert oauth.get_item_id("/a/b/c") == folder_id
@@ -159,7 +160,7 @@ def test_paths_and_ids_resolve_and_cache(oauth: BoxHook, emu: RunningEmulator) -
         fresh.get_file_info("999999")
 
 
-def test_list_folder_pages_with_markers(oauth: BoxHook, emu: RunningEmulator) -> None:
+def test_list_folder_pages_with_markers(oauth: BoxHook, emu: EmulatedServices) -> None:
     names = [f"f{i:02d}.txt" for i in range(7)]
     for name in names:
         oauth.write_bytes(name.encode(), f"/many/{name}")
@@ -201,7 +202,7 @@ def test_create_folder_options(oauth: BoxHook) -> None:
     assert oauth.create_folder("/") == "0"
 
 
-def test_create_folder_race_reads_the_conflict_id(oauth: BoxHook, emu: RunningEmulator) -> None:
+def test_create_folder_race_reads_the_conflict_id(oauth: BoxHook, emu: EmulatedServices) -> None:
     """Two hooks create the same folder at once: the loser's 409 item_name_in_use names the winner's id."""
     other = make_hook(oauth.conn_id)
     oauth.create_folder("/race")  # both hooks must walk into /race before either creates the child
@@ -303,7 +304,7 @@ def test_unicode_and_spaces_in_names(oauth: BoxHook, tmp_path: Path) -> None:
 
 
 def test_as_user_header_is_honoured(
-    monkeypatch: pytest.MonkeyPatch, emu: RunningEmulator, tmp_path: Path, oauth: BoxHook
+    monkeypatch: pytest.MonkeyPatch, emu: EmulatedServices, tmp_path: Path, oauth: BoxHook
 ) -> None:
     """An enterprise admin's token acting as another user works in that user's tree."""
     box_oauth_connection(monkeypatch, emu, tmp_path, "box_hook_as_user", as_user=SECOND_USER)
@@ -326,7 +327,7 @@ def test_as_user_header_is_honoured(
 # ---------------------------------------------------------------------------------------------- failures
 
 
-def test_rotation_after_401_is_stored_and_the_hook_continues(oauth: BoxHook, emu: RunningEmulator) -> None:
+def test_rotation_after_401_is_stored_and_the_hook_continues(oauth: BoxHook, emu: EmulatedServices) -> None:
     assert oauth.token_store.read(oauth.conn_id) is None  # nothing stored before the first call
     oauth.write_bytes(b"before", "/rot/a.txt")
     first = tokens_from_record(_stored(oauth))
@@ -348,7 +349,7 @@ def _stored(hook: BoxHook) -> Any:
     return record
 
 
-def test_429_retry_after_is_honoured(oauth: BoxHook, emu: RunningEmulator) -> None:
+def test_429_retry_after_is_honoured(oauth: BoxHook, emu: EmulatedServices) -> None:
     oauth.get_current_user()
     emu.client.fault("/api.box.com/2.0/users/me", status=429, retry_after=1, count=1)
     started = time.monotonic()
@@ -363,7 +364,7 @@ def test_429_retry_after_is_honoured(oauth: BoxHook, emu: RunningEmulator) -> No
 
 
 def test_dropped_download_resumes_or_fails_cleanly(
-    oauth: BoxHook, emu: RunningEmulator, tmp_path: Path
+    oauth: BoxHook, emu: EmulatedServices, tmp_path: Path
 ) -> None:
     data = bytes(range(256)) * 4096  # 1 MiB
     oauth.write_bytes(data, "/dl/data.bin")
@@ -416,7 +417,10 @@ def test_async_twins(oauth: BoxHook) -> None:
 
 
 def test_no_token_value_in_logs(
-    oauth: BoxHook, emu: RunningEmulator, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+    oauth: BoxHook,
+    emu: EmulatedServices,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     caplog.set_level(logging.DEBUG)
     oauth.write_bytes(b"secret-free", "/logs/a.txt")
@@ -439,7 +443,7 @@ def test_no_token_value_in_logs(
 
 
 def test_static_token_is_used_as_is_and_never_refreshed(
-    monkeypatch: pytest.MonkeyPatch, emu: RunningEmulator, tmp_path: Path
+    monkeypatch: pytest.MonkeyPatch, emu: EmulatedServices, tmp_path: Path
 ) -> None:
     tokens = box_oauth_connection(monkeypatch, emu, tmp_path, "box_hook_seed_only")
     set_connection(

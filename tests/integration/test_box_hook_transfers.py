@@ -19,7 +19,8 @@ from cryptography.fernet import Fernet
 from dropbox_box_provider.auth import transport
 from dropbox_box_provider.errors import TransportError
 from dropbox_box_provider.hooks.box import CHUNKED_THRESHOLD, BoxHook
-from tests.fixtures.emulator import RunningEmulator
+from dropbox_box_provider.testing import EmulatedServices
+from tests.fixtures.emulator import Emulator, RunningEmulator
 from tests.helpers.box import box_oauth_connection
 
 FAST = transport.RetryPolicy(base_delay=0.05, max_delay=0.2, max_retry_after=2.0, total_budget=10.0)
@@ -34,8 +35,19 @@ def fernet_key(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def hook(
+    monkeypatch: pytest.MonkeyPatch, emulated_services: EmulatedServices, tmp_path: Path
+) -> Iterator[BoxHook]:
+    box_oauth_connection(monkeypatch, emulated_services, tmp_path, "box_transfers")
+    hook = BoxHook("box_transfers", retry_policy=FAST)
+    yield hook
+    hook.close()
+
+
+@pytest.fixture
+def process_hook(
     monkeypatch: pytest.MonkeyPatch, fresh_emulator: RunningEmulator, tmp_path: Path
 ) -> Iterator[BoxHook]:
+    """A hook on the emulator subprocess: memory tests trace this process only, never the server's bytes."""
     box_oauth_connection(monkeypatch, fresh_emulator, tmp_path, "box_transfers")
     hook = BoxHook("box_transfers", retry_policy=FAST)
     yield hook
@@ -63,7 +75,7 @@ def file_sha1(path: Path) -> str:
     return digest.hexdigest()
 
 
-def session_part_puts(emu: RunningEmulator) -> int:
+def session_part_puts(emu: Emulator) -> int:
     routes = emu.client.stats()["box"]["routes"]
     return sum(
         counts.get("200", 0)
@@ -73,10 +85,11 @@ def session_part_puts(emu: RunningEmulator) -> int:
 
 
 def test_200_mib_upload_by_chunked_session_then_download(
-    hook: BoxHook, fresh_emulator: RunningEmulator, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    process_hook: BoxHook, fresh_emulator: RunningEmulator, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """13 parts of 16 MiB (the part_size Box's session gives 200 MiB) with per-part digests, SHA-1 checked
     both ways, memory flat."""
+    hook = process_hook
     size = 200 * MIB
     local = tmp_path / "big.bin"
     expected = write_random(local, size)
@@ -102,20 +115,20 @@ def test_200_mib_upload_by_chunked_session_then_download(
 
 
 def test_chunked_new_version_and_commit_202(
-    hook: BoxHook, fresh_emulator: RunningEmulator, tmp_path: Path
+    hook: BoxHook, emulated_services: EmulatedServices, tmp_path: Path
 ) -> None:
     """At 20 MB a new version goes through files/{id}/upload_sessions; a 202 commit is waited out."""
     small = tmp_path / "v1.bin"
     write_random(small, CHUNKED_THRESHOLD - 1)  # multipart, just below the threshold
     first = hook.upload_file(small, "/ver/data.bin")
-    assert session_part_puts(fresh_emulator) == 0
+    assert session_part_puts(emulated_services) == 0
     big = tmp_path / "v2.bin"
     expected = write_random(big, CHUNKED_THRESHOLD)
-    fresh_emulator.client.configure(box_commit_pending=1)
+    emulated_services.client.configure(box_commit_pending=1)
     second = hook.upload_file(big, "/ver/data.bin", overwrite=True)
     assert second["id"] == first["id"] and second["sha1"] == expected
-    assert session_part_puts(fresh_emulator) == 3  # 8 + 8 + 3.07 MiB
-    commits = fresh_emulator.client.stats()["box"]["routes"]
+    assert session_part_puts(emulated_services) == 3  # 8 + 8 + 3.07 MiB
+    commits = emulated_services.client.stats()["box"]["routes"]
     assert sum(c.get("202", 0) for r, c in commits.items() if r.endswith("/commit")) == 1
     assert hook.get_file_info("/ver/data.bin")["size"] == CHUNKED_THRESHOLD
 
@@ -182,13 +195,13 @@ class CuttingProxy:
 
 @pytest.fixture
 def proxied(
-    monkeypatch: pytest.MonkeyPatch, fresh_emulator: RunningEmulator, tmp_path: Path
+    monkeypatch: pytest.MonkeyPatch, emulated_services: EmulatedServices, tmp_path: Path
 ) -> Iterator[tuple[BoxHook, CuttingProxy]]:
-    proxy = CuttingProxy(fresh_emulator.url, cut_after=3 * MIB, cuts=1)
-    box_oauth_connection(monkeypatch, fresh_emulator, tmp_path, "box_proxied")
+    proxy = CuttingProxy(emulated_services.url, cut_after=3 * MIB, cuts=1)
+    box_oauth_connection(monkeypatch, emulated_services, tmp_path, "box_proxied")
     monkeypatch.setenv(
         "AIRFLOW_CONN_BOX_PROXIED",
-        os.environ["AIRFLOW_CONN_BOX_PROXIED"].replace(fresh_emulator.url, proxy.url),
+        os.environ["AIRFLOW_CONN_BOX_PROXIED"].replace(emulated_services.url, proxy.url),
     )
     hook = BoxHook("box_proxied", retry_policy=FAST)
     yield hook, proxy
@@ -197,7 +210,7 @@ def proxied(
 
 
 def test_download_cut_mid_stream_resumes_with_range(
-    proxied: tuple[BoxHook, CuttingProxy], fresh_emulator: RunningEmulator, tmp_path: Path
+    proxied: tuple[BoxHook, CuttingProxy], emulated_services: EmulatedServices, tmp_path: Path
 ) -> None:
     hook, proxy = proxied
     assert hook.get_auth_config().endpoint == proxy.url
@@ -208,7 +221,7 @@ def test_download_cut_mid_stream_resumes_with_range(
     hook.download_file("/cut/src.bin", target)
     assert proxy.cut == 1  # the first body really broke off
     assert file_sha1(target) == expected
-    routes = fresh_emulator.client.stats()["box"]["routes"]
+    routes = emulated_services.client.stats()["box"]["routes"]
     downloads = {r: c for r, c in routes.items() if r.startswith("/d/1/")}
     assert sum(c.get("206", 0) for c in downloads.values()) == 1  # resumed from where it broke off
     assert sorted(p.name for p in target.parent.iterdir()) == ["src.bin"]

@@ -28,7 +28,8 @@ from dropbox_box_provider.errors import (
     TransportError,
 )
 from dropbox_box_provider.hooks.dropbox import DropboxHook, dropbox_api_arg, normalize_path
-from tests.fixtures.emulator import RunningEmulator
+from dropbox_box_provider.testing import EmulatedServices
+from tests.fixtures.emulator import Emulator, RunningEmulator
 from tests.helpers.dropbox import FAST, ProxyRule, dropbox_connection, fault_proxy
 
 MiB = 1024 * 1024
@@ -42,17 +43,27 @@ def airflow_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def emu(fresh_emulator: RunningEmulator) -> RunningEmulator:
-    return fresh_emulator
+def emu(emulated_services: EmulatedServices) -> EmulatedServices:
+    """The testing kit's emulator, reset for this test."""
+    return emulated_services
 
 
 @pytest.fixture
-def hook(monkeypatch: pytest.MonkeyPatch, emu: RunningEmulator, tmp_path: Path) -> DropboxHook:
+def hook(monkeypatch: pytest.MonkeyPatch, emu: EmulatedServices, tmp_path: Path) -> DropboxHook:
     dropbox_connection(monkeypatch, emu, tmp_path, "dbx_files")
     return DropboxHook("dbx_files", retry_policy=FAST)
 
 
-def routes(emu: RunningEmulator) -> dict[str, dict[str, int]]:
+@pytest.fixture
+def process_hook(
+    monkeypatch: pytest.MonkeyPatch, fresh_emulator: RunningEmulator, tmp_path: Path
+) -> DropboxHook:
+    """A hook on the emulator subprocess: memory tests trace this process only, never the server's bytes."""
+    dropbox_connection(monkeypatch, fresh_emulator, tmp_path, "dbx_files")
+    return DropboxHook("dbx_files", retry_policy=FAST)
+
+
+def routes(emu: Emulator) -> dict[str, dict[str, int]]:
     result: dict[str, dict[str, int]] = emu.client.stats()["dropbox"]["routes"]
     return result
 
@@ -109,7 +120,7 @@ def test_content_hash_matches_the_documented_definition_in_any_chunking() -> Non
 
 
 def test_folders_metadata_listing_and_delete_with_unicode_and_spaces(
-    hook: DropboxHook, emu: RunningEmulator
+    hook: DropboxHook, emu: EmulatedServices
 ) -> None:
     assert hook.get_current_account()["account_id"] == seed.DEMO_DROPBOX_ACCOUNT_ID
     assert not hook.exists(FOLDER)
@@ -159,7 +170,7 @@ def test_read_and_write_bytes_modes(hook: DropboxHook) -> None:
 
 
 def test_team_app_acts_as_the_selected_member(
-    monkeypatch: pytest.MonkeyPatch, emu: RunningEmulator, tmp_path: Path
+    monkeypatch: pytest.MonkeyPatch, emu: EmulatedServices, tmp_path: Path
 ) -> None:
     dropbox_connection(
         monkeypatch,
@@ -204,7 +215,7 @@ def test_async_twins(hook: DropboxHook) -> None:
 
 
 def test_upload_and_download_single_and_session(
-    hook: DropboxHook, emu: RunningEmulator, tmp_path: Path
+    hook: DropboxHook, emu: EmulatedServices, tmp_path: Path
 ) -> None:
     source = make_file(tmp_path / "src file.bin", 9 * MiB + 3)
     small = hook.upload_file(source, "/up/single é.bin")
@@ -230,7 +241,7 @@ def test_upload_and_download_single_and_session(
 
 
 def test_upload_session_recovers_when_an_append_answer_is_lost(
-    monkeypatch: pytest.MonkeyPatch, emu: RunningEmulator, tmp_path: Path
+    monkeypatch: pytest.MonkeyPatch, emu: EmulatedServices, tmp_path: Path
 ) -> None:
     source = make_file(tmp_path / "s.bin", 10 * MiB)
     with fault_proxy(emu.url) as proxy:
@@ -245,7 +256,7 @@ def test_upload_session_recovers_when_an_append_answer_is_lost(
 
 
 def test_corrupted_transfers_raise_and_keep_nothing(
-    monkeypatch: pytest.MonkeyPatch, emu: RunningEmulator, tmp_path: Path
+    monkeypatch: pytest.MonkeyPatch, emu: EmulatedServices, tmp_path: Path
 ) -> None:
     source = make_file(tmp_path / "c.bin", 5 * MiB)
     with fault_proxy(emu.url) as proxy:
@@ -262,7 +273,7 @@ def test_corrupted_transfers_raise_and_keep_nothing(
 
 
 def test_download_cut_mid_body_leaves_destination_untouched(
-    monkeypatch: pytest.MonkeyPatch, emu: RunningEmulator, tmp_path: Path
+    monkeypatch: pytest.MonkeyPatch, emu: EmulatedServices, tmp_path: Path
 ) -> None:
     source = make_file(tmp_path / "d.bin", 6 * MiB)
     target = tmp_path / "target.bin"
@@ -288,8 +299,9 @@ def test_download_cut_mid_body_leaves_destination_untouched(
 
 @pytest.mark.slow
 def test_200_mib_upload_and_download_keep_memory_flat(
-    hook: DropboxHook, emu: RunningEmulator, tmp_path: Path
+    process_hook: DropboxHook, fresh_emulator: RunningEmulator, tmp_path: Path
 ) -> None:
+    hook, emu = process_hook, fresh_emulator
     source = make_file(tmp_path / "big.bin", 200 * MiB)
     expected = file_hash(source)
     tracemalloc.start()
@@ -311,7 +323,7 @@ def test_200_mib_upload_and_download_keep_memory_flat(
 
 
 def test_streamed_upload_session_and_a_lost_append_answer(
-    monkeypatch: pytest.MonkeyPatch, emu: RunningEmulator, tmp_path: Path
+    monkeypatch: pytest.MonkeyPatch, emu: EmulatedServices, tmp_path: Path
 ) -> None:
     """``open_upload`` (fsspec writes): pieces of 4 MiB; a piece whose answer was lost is not resent."""
     data = os.urandom(10 * MiB + 11)

@@ -33,7 +33,7 @@ from dropbox_box_provider.hooks.box import BoxHook
 from dropbox_box_provider.hooks.dropbox import DropboxHook
 from dropbox_box_provider.hooks.files import RemoteEntry, RemoteFiles
 from dropbox_box_provider.hooks.matching import find_files, safe_local_child
-from tests.fixtures.emulator import RunningEmulator
+from dropbox_box_provider.testing import EmulatedServices
 from tests.helpers import box as box_helpers
 from tests.helpers import dropbox as dropbox_helpers
 from tests.helpers.dropbox import FAST
@@ -49,16 +49,16 @@ def airflow_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 def files(
     request: pytest.FixtureRequest,
     monkeypatch: pytest.MonkeyPatch,
-    fresh_emulator: RunningEmulator,
+    emulated_services: EmulatedServices,
     tmp_path: Path,
 ) -> Iterator[BaseOAuthHook]:
     """A hook of either service, empty tree (a fresh emulator per test)."""
     hook: BaseOAuthHook
     if request.param == "dropbox":
-        dropbox_helpers.dropbox_connection(monkeypatch, fresh_emulator, tmp_path, "files_dropbox")
+        dropbox_helpers.dropbox_connection(monkeypatch, emulated_services, tmp_path, "files_dropbox")
         hook = DropboxHook("files_dropbox", retry_policy=FAST)
     else:
-        box_helpers.box_oauth_connection(monkeypatch, fresh_emulator, tmp_path, "files_box")
+        box_helpers.box_oauth_connection(monkeypatch, emulated_services, tmp_path, "files_box")
         hook = BoxHook("files_box", retry_policy=FAST)
     yield hook
     hook.close()
@@ -232,17 +232,17 @@ def test_old_error_names_warn_once_and_alias_the_new_ones() -> None:
 
 
 def test_conventional_conn_id_keywords_and_wrong_type(
-    monkeypatch: pytest.MonkeyPatch, fresh_emulator: RunningEmulator, tmp_path: Path
+    monkeypatch: pytest.MonkeyPatch, emulated_services: EmulatedServices, tmp_path: Path
 ) -> None:
     assert DropboxHook(dropbox_conn_id="a").conn_id == "a" and BoxHook(box_conn_id="b").conn_id == "b"
     with pytest.raises(InvalidArgument, match="pass only one"):
         DropboxHook("a", dropbox_conn_id="b")
     with pytest.raises(TypeError):
         DropboxHook(box_conn_id="a")
-    box_helpers.box_oauth_connection(monkeypatch, fresh_emulator, tmp_path, "typed_box")
+    box_helpers.box_oauth_connection(monkeypatch, emulated_services, tmp_path, "typed_box")
     with pytest.raises(AuthConfigError, match=r"'box_oauth' is a Box connection.*use BoxHook"):
         DropboxHook("typed_box").get_auth_config()
-    dropbox_helpers.dropbox_connection(monkeypatch, fresh_emulator, tmp_path, "typed_dropbox")
+    dropbox_helpers.dropbox_connection(monkeypatch, emulated_services, tmp_path, "typed_dropbox")
     with pytest.raises(AuthConfigError, match=r"'dropbox' is a Dropbox connection.*use DropboxHook"):
         BoxHook("typed_dropbox").get_auth_config()
 

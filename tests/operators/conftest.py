@@ -1,4 +1,8 @@
-"""Fixtures of the operator, sensor and trigger tests: Dropbox/Box connections seeded from the emulator."""
+"""Fixtures of the operator, sensor and trigger tests: Dropbox/Box connections seeded from the emulator.
+
+The emulator, its token store and the secrets backend configuration come from the public testing kit
+(``emulated_services``, reset per test); these helpers add the tests' own connections to it.
+"""
 
 from __future__ import annotations
 
@@ -6,52 +10,29 @@ import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography.fernet import Fernet
 
-from dropbox_box_provider.auth import flows
-from dropbox_box_provider.auth.config import AuthConfig
 from dropbox_box_provider.auth.tokens import TokenSet
 from dropbox_box_provider.emulator import seed
-from dropbox_box_provider.store import open_store
 from dropbox_box_provider.store.base import RecordMeta, TokenStore
-from tests.fixtures.emulator import RunningEmulator
+from dropbox_box_provider.testing import EmulatedServices
 
 CALLBACK = seed.DEMO_REDIRECT_URIS[1]
 
 
-def dropbox_tokens(emulator: RunningEmulator) -> TokenSet:
+def dropbox_tokens(emulator: EmulatedServices) -> TokenSet:
     """A Dropbox offline grant: the emulator's consent, then the real code exchange."""
-    config = AuthConfig(
-        service="dropbox",
-        client_id=seed.DEMO_DROPBOX_CLIENT_ID,
-        client_secret=seed.DEMO_DROPBOX_CLIENT_SECRET,
-        endpoint=emulator.url,
-        callback_url=CALLBACK,
-    )
-    code = emulator.client.authorize(
-        "dropbox", seed.DEMO_DROPBOX_CLIENT_ID, redirect_uri=CALLBACK, token_access_type="offline"
-    )
-    return flows.exchange_code(config, code, callback_url=CALLBACK)
+    return emulator.oauth_tokens("dropbox")
 
 
-def box_tokens(emulator: RunningEmulator, user_id: str = seed.DEMO_BOX_USER_ID) -> TokenSet:
+def box_tokens(emulator: EmulatedServices, user_id: str = seed.DEMO_BOX_USER_ID) -> TokenSet:
     """A Box user grant: the emulator's consent, then the real code exchange."""
-    config = AuthConfig(
-        service="box",
-        client_id=seed.DEMO_BOX_CLIENT_ID,
-        client_secret=seed.DEMO_BOX_CLIENT_SECRET,
-        endpoint=emulator.url,
-        callback_url=CALLBACK,
-    )
-    code = emulator.client.authorize("box", seed.DEMO_BOX_CLIENT_ID, redirect_uri=CALLBACK, user_id=user_id)
-    return flows.exchange_code(config, code, callback_url=CALLBACK)
+    return emulator.oauth_tokens("box", user_id=user_id)
 
 
-def dropbox_connection(emulator: RunningEmulator, refresh_token: str | None, **extra: Any) -> dict[str, Any]:
+def dropbox_connection(emulator: EmulatedServices, refresh_token: str | None, **extra: Any) -> dict[str, Any]:
     """An Airflow connection (JSON form) of the demo Dropbox app pointed at the emulator."""
     fields = {"initiate_oauth": "REFRESH", **extra}
     if refresh_token:
@@ -65,7 +46,7 @@ def dropbox_connection(emulator: RunningEmulator, refresh_token: str | None, **e
     }
 
 
-def box_connection(emulator: RunningEmulator, refresh_token: str | None, **extra: Any) -> dict[str, Any]:
+def box_connection(emulator: EmulatedServices, refresh_token: str | None, **extra: Any) -> dict[str, Any]:
     """An Airflow connection (JSON form) of the demo Box OAuth app pointed at the emulator."""
     fields = {"initiate_oauth": "REFRESH", "callback_url": CALLBACK, **extra}
     if refresh_token:
@@ -79,7 +60,7 @@ def box_connection(emulator: RunningEmulator, refresh_token: str | None, **extra
     }
 
 
-def box_jwt_connection(emulator: RunningEmulator, **extra: Any) -> dict[str, Any]:
+def box_jwt_connection(emulator: EmulatedServices, **extra: Any) -> dict[str, Any]:
     """A Box JWT service-account connection using the demo app's config JSON file."""
     return {
         "conn_type": "box_oauth",
@@ -89,7 +70,7 @@ def box_jwt_connection(emulator: RunningEmulator, **extra: Any) -> dict[str, Any
     }
 
 
-def grants(emulator: RunningEmulator, service: str, grant: str = "refresh_token") -> dict[str, int]:
+def grants(emulator: EmulatedServices, service: str, grant: str = "refresh_token") -> dict[str, int]:
     """The emulator's token-endpoint outcomes of one grant type (zero counts left out)."""
     counts = emulator.client.stats()[service]["token"].get(grant, {})
     return {outcome: n for outcome, n in counts.items() if n}
@@ -101,17 +82,17 @@ def meta_of(store: TokenStore, conn_id: str) -> RecordMeta | None:
 
 @dataclass
 class Connections:
-    """Defines connections as AIRFLOW_CONN_* variables whose tokens live in one sqlite store file."""
+    """Defines connections as AIRFLOW_CONN_* variables whose tokens live in the kit's sqlite token store."""
 
     monkeypatch: pytest.MonkeyPatch
-    store_url: str
-    key: str
+    services: EmulatedServices
+
+    @property
+    def store_url(self) -> str:
+        return self.services.store_url
 
     def add(self, conn_id: str, connection: dict[str, Any]) -> str:
-        extra = dict(connection.get("extra") or {})
-        extra.setdefault("oauth_settings_location", self.store_url)
-        body = {**connection, "extra": extra}
-        self.monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(body))
+        self.monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(connection))
         return conn_id
 
     def seed(self, conn_id: str, tokens: TokenSet) -> None:
@@ -126,19 +107,12 @@ class Connections:
 
     @property
     def store(self) -> TokenStore:
-        return open_store(self.store_url, self.key)
+        return self.services.token_store
 
 
 @pytest.fixture
-def connections(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Connections]:
-    """Connections in env vars, tokens in a sqlite file encrypted with ``[core] fernet_key``."""
-    from dropbox_box_provider.secrets.token_store import forget_configured_backend
-    from dropbox_box_provider.store.factory import forget_open_stores
-
-    key = Fernet.generate_key().decode()
-    monkeypatch.setenv("AIRFLOW__CORE__FERNET_KEY", key)
-    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path / "airflow_home"))
-    forget_configured_backend()
-    yield Connections(monkeypatch, f"sqlite:///{tmp_path / 'tokens.db'}", key)
-    forget_open_stores()
-    forget_configured_backend()
+def connections(
+    monkeypatch: pytest.MonkeyPatch, emulated_services: EmulatedServices
+) -> Iterator[Connections]:
+    """Connections in env vars, tokens in the kit's store (its secrets backend is configured for the test)."""
+    yield Connections(monkeypatch, emulated_services)

@@ -16,8 +16,8 @@ from dropbox_box_provider.errors import InvalidArgument
 from dropbox_box_provider.operators import _aliases
 from dropbox_box_provider.operators.box import BoxDownloadOperator, BoxUploadOperator
 from dropbox_box_provider.sensors.box import BoxFileSensor
+from dropbox_box_provider.testing import EmulatedServices
 from tests.fixtures.airflow import AirflowEnv
-from tests.fixtures.emulator import RunningEmulator
 
 ROOT = Path(__file__).parents[2]
 GUIDE = ROOT / "docs" / "migration-from-box-provider.md"
@@ -94,7 +94,7 @@ def test_sensor_aliases_map_to_path_glob_and_modified_after() -> None:
 
 
 def test_legacy_ccg_connection_and_sensor_find_files(
-    fresh_emulator: RunningEmulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    emulated_services: EmulatedServices, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     """The 2.1.2 connection (type ``box``, three extras) and sensor arguments, here against the emulator."""
     import json
@@ -105,7 +105,7 @@ def test_legacy_ccg_connection_and_sensor_find_files(
 
     monkeypatch.setenv("AIRFLOW__CORE__FERNET_KEY", Fernet.generate_key().decode())
     monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
-    monkeypatch.setenv("AIRFLOW_CONN_BOX_CCG", json.dumps(legacy_connection(fresh_emulator)))
+    monkeypatch.setenv("AIRFLOW_CONN_BOX_CCG", json.dumps(legacy_connection(emulated_services)))
     BoxHook("box_ccg").write_bytes(b"id\n1\n", "/reports/a.csv")
     with pytest.warns(DeprecationWarning):
         sensor = BoxFileSensor(
@@ -121,7 +121,7 @@ def test_legacy_ccg_connection_and_sensor_find_files(
     assert not sensor.poke({}).is_done
 
 
-def legacy_connection(emulator: RunningEmulator) -> dict[str, object]:
+def legacy_connection(emulator: EmulatedServices) -> dict[str, object]:
     """A connection as apache-airflow-providers-box documents it; ``host`` only points it at the emulator."""
     return {
         "conn_type": "box",
@@ -138,7 +138,7 @@ def legacy_connection(emulator: RunningEmulator) -> dict[str, object]:
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_a_dag_written_for_box_provider_2_1_2_runs_with_the_documented_edits(
-    airflow_env: AirflowEnv, fresh_emulator: RunningEmulator, tmp_path: Path
+    airflow_env: AirflowEnv, emulated_services: EmulatedServices, tmp_path: Path
 ) -> None:
     import json
 
@@ -158,7 +158,7 @@ def test_a_dag_written_for_box_provider_2_1_2_runs_with_the_documented_edits(
     work = tmp_path / "work"
     work.mkdir()
     (work / "report.csv").write_text("region,total\neu,3\n")
-    connection = json.dumps(legacy_connection(fresh_emulator))
+    connection = json.dumps(legacy_connection(emulated_services))
     airflow_env.env.update(
         {
             "AIRFLOW__CORE__DAGS_FOLDER": str(dags),

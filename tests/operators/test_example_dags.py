@@ -10,7 +10,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,12 +20,9 @@ from dropbox_box_provider.auth.config import AuthConfig
 from dropbox_box_provider.auth.manager import TokenManager
 from dropbox_box_provider.auth.tokens import TokenSet
 from dropbox_box_provider.emulator import seed
-from dropbox_box_provider.secrets.token_store import BACKEND_PATH
-from dropbox_box_provider.store import open_store
 from dropbox_box_provider.store.base import TokenStore
+from dropbox_box_provider.testing import EmulatedServices
 from tests.fixtures.airflow import AirflowEnv
-from tests.fixtures.databases import new_key
-from tests.fixtures.emulator import RunningEmulator
 from tests.operators.conftest import (
     CALLBACK,
     Connections,
@@ -53,16 +49,14 @@ def json_output(text: str) -> Any:
 
 @dataclass
 class Deployment:
-    """An Airflow home whose secrets backend keeps token state in ``store_url``."""
+    """An Airflow home whose secrets backend keeps token state in the testing kit's store."""
 
     airflow: AirflowEnv
-    emulator: RunningEmulator
-    store_url: str
-    key: str
+    emulator: EmulatedServices
 
     @property
     def store(self) -> TokenStore:
-        return open_store(self.store_url, self.key)
+        return self.emulator.token_store
 
     def connection(self, conn_id: str, definition: dict[str, Any]) -> str:
         self.airflow.env[f"AIRFLOW_CONN_{conn_id.upper()}"] = json.dumps(definition)
@@ -85,23 +79,14 @@ class Deployment:
 
 
 @pytest.fixture
-def deployment(
-    airflow_env: AirflowEnv, fresh_emulator: RunningEmulator, tmp_path: Path
-) -> Iterator[Deployment]:
-    from dropbox_box_provider.store.factory import forget_open_stores
-
-    key = new_key()
-    store_url = f"sqlite:///{tmp_path / 'shared' / 'oauth_tokens.db'}"
-    (tmp_path / "shared").mkdir()
+def deployment(airflow_env: AirflowEnv, emulated_services: EmulatedServices) -> Deployment:
+    """Example DAGs run by real Airflow commands, with the kit's secrets backend configuration."""
     airflow_env.env["AIRFLOW__CORE__DAGS_FOLDER"] = str(EXAMPLES)
-    airflow_env.env["AIRFLOW__SECRETS__BACKEND"] = BACKEND_PATH
-    airflow_env.env["AIRFLOW__SECRETS__BACKEND_KWARG__STORE"] = store_url
-    airflow_env.env["AIRFLOW__SECRETS__BACKEND_KWARG__KEY"] = key
-    yield Deployment(airflow_env, fresh_emulator, store_url, key)
-    forget_open_stores()
+    airflow_env.env.update(emulated_services.environ())
+    return Deployment(airflow_env, emulated_services)
 
 
-def oauth_config(service: str, emulator: RunningEmulator, refresh_token: str | None) -> AuthConfig:
+def oauth_config(service: str, emulator: EmulatedServices, refresh_token: str | None) -> AuthConfig:
     demo = {
         "dropbox": (seed.DEMO_DROPBOX_CLIENT_ID, seed.DEMO_DROPBOX_CLIENT_SECRET),
         "box": (seed.DEMO_BOX_CLIENT_ID, seed.DEMO_BOX_CLIENT_SECRET),

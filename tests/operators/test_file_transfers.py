@@ -25,13 +25,11 @@ from dropbox_box_provider.operators.box import BoxDownloadOperator, BoxUploadOpe
 from dropbox_box_provider.operators.dropbox import DropboxDownloadOperator, DropboxUploadOperator
 from dropbox_box_provider.sensors.box import BoxFileSensor
 from dropbox_box_provider.sensors.dropbox import DropboxFileSensor
+from dropbox_box_provider.testing import EmulatedServices
 from dropbox_box_provider.triggers.files import RemoteFileTrigger
-from tests.fixtures.emulator import RunningEmulator
 from tests.operators.conftest import (
     Connections,
-    box_connection,
     box_jwt_connection,
-    box_tokens,
     dropbox_connection,
     dropbox_tokens,
 )
@@ -47,20 +45,6 @@ def local_files(tmp_path: Path) -> Path:
     (source / "b.csv").write_text("id\n2\n")
     (source / "notes.txt").write_text("skip me")
     return source
-
-
-@pytest.fixture
-def dropbox_conn(fresh_emulator: RunningEmulator, connections: Connections) -> str:
-    return connections.add(
-        "dbx_files", dropbox_connection(fresh_emulator, dropbox_tokens(fresh_emulator).refresh_token)
-    )
-
-
-@pytest.fixture
-def box_conn(fresh_emulator: RunningEmulator, connections: Connections) -> str:
-    return connections.add(
-        "box_files", box_connection(fresh_emulator, box_tokens(fresh_emulator).refresh_token)
-    )
 
 
 def run(operator: Any) -> Any:
@@ -259,17 +243,17 @@ def test_file_trigger_serializes_round_trip() -> None:
 
 @pytest.mark.parametrize("service", ["dropbox", "box"])
 def test_file_trigger_fires_when_the_file_appears(
-    service: str, fresh_emulator: RunningEmulator, connections: Connections, local_files: Path
+    service: str, emulated_services: EmulatedServices, connections: Connections, local_files: Path
 ) -> None:
     if service == "dropbox":
         conn_id = connections.add(
-            "dbx_t", dropbox_connection(fresh_emulator, dropbox_tokens(fresh_emulator).refresh_token)
+            "dbx_t", dropbox_connection(emulated_services, dropbox_tokens(emulated_services).refresh_token)
         )
         upload: Any = DropboxUploadOperator(
             task_id="u", conn_id=conn_id, local_path=str(local_files / "b.csv"), remote_path="/drop/"
         )
     else:
-        conn_id = connections.add("box_t", box_jwt_connection(fresh_emulator))
+        conn_id = connections.add("box_t", box_jwt_connection(emulated_services))
         upload = BoxUploadOperator(
             task_id="u", conn_id=conn_id, local_path=str(local_files / "b.csv"), remote_path="/drop/"
         )

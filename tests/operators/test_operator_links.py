@@ -10,7 +10,7 @@ import pytest
 from dropbox_box_provider.operators.box import BoxDownloadOperator, BoxUploadOperator
 from dropbox_box_provider.operators.dropbox import DropboxDownloadOperator, DropboxUploadOperator
 from dropbox_box_provider.operators.links import BoxFileLink, DropboxFileLink, box_web_url, dropbox_web_url
-from tests.fixtures.emulator import RunningEmulator
+from dropbox_box_provider.testing import EmulatedServices
 from tests.operators.conftest import (
     Connections,
     box_connection,
@@ -50,17 +50,17 @@ def test_links_name_the_service_and_are_empty_before_the_task_ran() -> None:
 
 
 def test_globs_move_concurrently_and_link_to_what_moved(
-    fresh_emulator: RunningEmulator, connections: Connections, tmp_path: Path
+    emulated_services: EmulatedServices, connections: Connections, tmp_path: Path
 ) -> None:
     source = tmp_path / "out"
     source.mkdir()
     for i in range(6):
         (source / f"f{i}.csv").write_text(f"id\n{i}\n")
     dbx = connections.add(
-        "dbx_links", dropbox_connection(fresh_emulator, dropbox_tokens(fresh_emulator).refresh_token)
+        "dbx_links", dropbox_connection(emulated_services, dropbox_tokens(emulated_services).refresh_token)
     )
     box = connections.add(
-        "box_links", box_connection(fresh_emulator, box_tokens(fresh_emulator).refresh_token)
+        "box_links", box_connection(emulated_services, box_tokens(emulated_services).refresh_token)
     )
 
     up = DropboxUploadOperator(

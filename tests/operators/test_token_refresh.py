@@ -15,8 +15,8 @@ from airflow.sdk.serde import deserialize, serialize
 from dropbox_box_provider.errors import AuthConfigError, ReauthorizationRequired, TokenStoreError
 from dropbox_box_provider.operators.refresh import RefreshOAuthTokenOperator
 from dropbox_box_provider.sensors.token import OAuthTokenSensor
+from dropbox_box_provider.testing import EmulatedServices
 from dropbox_box_provider.triggers.token import OAuthTokenTrigger, due_reason
-from tests.fixtures.emulator import RunningEmulator
 from tests.operators.conftest import (
     Connections,
     box_connection,
@@ -51,17 +51,17 @@ def test_due_rule_expiry_window_and_box_refresh_token_age() -> None:
 
 
 def test_dropbox_token_valid_beyond_min_validity_is_left_alone(
-    fresh_emulator: RunningEmulator, connections: Connections
+    emulated_services: EmulatedServices, connections: Connections
 ) -> None:
-    seed = dropbox_tokens(fresh_emulator)
-    conn_id = connections.add("dbx", dropbox_connection(fresh_emulator, seed.refresh_token))
+    seed = dropbox_tokens(emulated_services)
+    conn_id = connections.add("dbx", dropbox_connection(emulated_services, seed.refresh_token))
 
     first = refresh(conn_id)  # seeds the store from the connection's refresh token: one grant
     assert first["refreshed"] is True and first["service"] == "dropbox" and first["scheme"] == "oauth"
     second = refresh(conn_id)
     assert second["refreshed"] is False and second["reason"] is None
     assert second["version"] == first["version"]
-    assert grants(fresh_emulator, "dropbox") == {"ok": 1}
+    assert grants(emulated_services, "dropbox") == {"ok": 1}
     assert set(second) == {
         "conn_id", "service", "scheme", "expires_at", "refresh_issued_at", "version", "refreshed", "reason",
     }  # fmt: skip
@@ -69,13 +69,13 @@ def test_dropbox_token_valid_beyond_min_validity_is_left_alone(
 
 
 def test_refreshes_when_expiring_within_min_validity_and_when_forced(
-    fresh_emulator: RunningEmulator, connections: Connections
+    emulated_services: EmulatedServices, connections: Connections
 ) -> None:
-    fresh_emulator.client.configure(
+    emulated_services.client.configure(
         access_token_ttl=1200
     )  # inside the default 30 min, beyond the 5 min margin
-    seed = box_tokens(fresh_emulator)
-    conn_id = connections.add("box", box_connection(fresh_emulator, seed.refresh_token))
+    seed = box_tokens(emulated_services)
+    conn_id = connections.add("box", box_connection(emulated_services, seed.refresh_token))
     connections.seed(conn_id, seed)
     before = meta_of(connections.store, conn_id)
     assert before is not None
@@ -84,62 +84,67 @@ def test_refreshes_when_expiring_within_min_validity_and_when_forced(
     assert result["refreshed"] is True and "expires in" in str(result["reason"])
     after = meta_of(connections.store, conn_id)
     assert after is not None and after.version > before.version
-    assert grants(fresh_emulator, "box") == {"ok": 1}
+    assert grants(emulated_services, "box") == {"ok": 1}
 
     assert refresh(conn_id, min_validity=60)["refreshed"] is False
 
-    other = box_tokens(fresh_emulator, user_id="10002")
-    forced_id = connections.add("box_forced", box_connection(fresh_emulator, other.refresh_token))
+    other = box_tokens(emulated_services, user_id="10002")
+    forced_id = connections.add("box_forced", box_connection(emulated_services, other.refresh_token))
     connections.seed(forced_id, other)
     forced = refresh(forced_id, min_validity=60, force=True)
     assert forced["refreshed"] is True and forced["reason"] == "force=True"
-    assert grants(fresh_emulator, "box") == {"ok": 2}  # never invalid_grant: rotation is tracked
+    assert grants(emulated_services, "box") == {"ok": 2}  # never invalid_grant: rotation is tracked
 
 
-def test_old_box_refresh_token_is_rotated(fresh_emulator: RunningEmulator, connections: Connections) -> None:
-    seed = box_tokens(fresh_emulator)
-    conn_id = connections.add("box_old", box_connection(fresh_emulator, seed.refresh_token))
+def test_old_box_refresh_token_is_rotated(
+    emulated_services: EmulatedServices, connections: Connections
+) -> None:
+    seed = box_tokens(emulated_services)
+    conn_id = connections.add("box_old", box_connection(emulated_services, seed.refresh_token))
     connections.seed(conn_id, replace(seed, refresh_issued_at=time.time() - 31 * 86400))
 
     result = refresh(conn_id)
     assert result["refreshed"] is True and "days old" in str(result["reason"])
     assert time.time() - float(result["refresh_issued_at"]) < 60  # type: ignore[arg-type]
-    assert grants(fresh_emulator, "box") == {"ok": 1}
+    assert grants(emulated_services, "box") == {"ok": 1}
 
 
 def test_dead_refresh_token_fails_with_the_cli_command(
-    fresh_emulator: RunningEmulator, connections: Connections
+    emulated_services: EmulatedServices, connections: Connections
 ) -> None:
-    conn_id = connections.add("box_dead", box_connection(fresh_emulator, "not-a-live-refresh-token"))
+    conn_id = connections.add("box_dead", box_connection(emulated_services, "not-a-live-refresh-token"))
     with pytest.raises(ReauthorizationRequired, match="dropbox-box-auth authorize box_dead") as excinfo:
         refresh(conn_id)
     assert "not-a-live-refresh-token" not in str(excinfo.value)
-    assert grants(fresh_emulator, "box") == {"invalid_grant": 1}
+    assert grants(emulated_services, "box") == {"invalid_grant": 1}
 
 
 def test_jwt_service_account_gets_a_new_token_without_a_person(
-    fresh_emulator: RunningEmulator, connections: Connections
+    emulated_services: EmulatedServices, connections: Connections
 ) -> None:
-    conn_id = connections.add("box_sa", box_jwt_connection(fresh_emulator))
+    conn_id = connections.add("box_sa", box_jwt_connection(emulated_services))
     first = refresh(conn_id)
     assert first["scheme"] == "jwt" and first["refreshed"] is True and first["refresh_issued_at"] is None
     assert refresh(conn_id)["refreshed"] is False  # valid for an hour: no second assertion is signed
-    assert grants(fresh_emulator, "box", "urn:ietf:params:oauth:grant-type:jwt-bearer") == {"ok": 1}
+    assert grants(emulated_services, "box", "urn:ietf:params:oauth:grant-type:jwt-bearer") == {"ok": 1}
 
 
-def test_static_token_cannot_be_forced(fresh_emulator: RunningEmulator, connections: Connections) -> None:
+def test_static_token_cannot_be_forced(emulated_services: EmulatedServices, connections: Connections) -> None:
     conn_id = connections.add(
-        "dbx_static", dropbox_connection(fresh_emulator, None, auth_scheme="static", access_token="fixed-abc")
+        "dbx_static",
+        dropbox_connection(emulated_services, None, auth_scheme="static", access_token="fixed-abc"),
     )
     assert refresh(conn_id)["refreshed"] is False
     with pytest.raises(AuthConfigError, match="cannot be refreshed"):
         refresh(conn_id, force=True)
 
 
-def test_sensor_pokes_due_and_authorized(fresh_emulator: RunningEmulator, connections: Connections) -> None:
-    fresh_emulator.client.configure(access_token_ttl=3600)
-    seed = dropbox_tokens(fresh_emulator)
-    conn_id = connections.add("dbx_s", dropbox_connection(fresh_emulator, None))
+def test_sensor_pokes_due_and_authorized(
+    emulated_services: EmulatedServices, connections: Connections
+) -> None:
+    emulated_services.client.configure(access_token_ttl=3600)
+    seed = dropbox_tokens(emulated_services)
+    conn_id = connections.add("dbx_s", dropbox_connection(emulated_services, None))
 
     authorized = OAuthTokenSensor(task_id="auth", conn_id=conn_id, mode="authorized", deferrable=False)
     assert not authorized.poke({}).is_done
@@ -175,11 +180,11 @@ def test_trigger_serializes_round_trip_without_secrets(tmp_path: object) -> None
 
 
 def test_trigger_sleeps_until_the_expiry_window_opens(
-    fresh_emulator: RunningEmulator, connections: Connections
+    emulated_services: EmulatedServices, connections: Connections
 ) -> None:
-    fresh_emulator.client.configure(access_token_ttl=1802)
-    seed = dropbox_tokens(fresh_emulator)
-    conn_id = connections.add("dbx_t", dropbox_connection(fresh_emulator, seed.refresh_token))
+    emulated_services.client.configure(access_token_ttl=1802)
+    seed = dropbox_tokens(emulated_services)
+    conn_id = connections.add("dbx_t", dropbox_connection(emulated_services, seed.refresh_token))
     connections.seed(conn_id, seed)
     # Only a password-free URL and thresholds go to the trigger; it reads clear metadata, decrypts nothing.
     trigger = OAuthTokenTrigger(conn_id, connections.store_url, mode="due", window=1800, poll_interval=30)
@@ -197,14 +202,14 @@ def test_trigger_sleeps_until_the_expiry_window_opens(
 
 
 def test_trigger_fires_once_a_person_authorized(
-    fresh_emulator: RunningEmulator, connections: Connections
+    emulated_services: EmulatedServices, connections: Connections
 ) -> None:
-    conn_id = connections.add("box_wait", box_connection(fresh_emulator, None))
+    conn_id = connections.add("box_wait", box_connection(emulated_services, None))
     trigger = OAuthTokenTrigger(conn_id, connections.store_url, mode="authorized", poll_interval=0.1)
 
     async def authorize_later() -> None:
         await asyncio.sleep(0.4)
-        tokens = await asyncio.to_thread(box_tokens, fresh_emulator)
+        tokens = await asyncio.to_thread(box_tokens, emulated_services)
         await asyncio.to_thread(connections.seed, conn_id, tokens)
 
     async def scenario() -> dict[str, object]:
