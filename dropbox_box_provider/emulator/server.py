@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp
 
-from dropbox_box_provider.emulator import box_api, control, dropbox_api, oauth
+from dropbox_box_provider.emulator import box_api, control, dropbox_api, dropbox_batch, oauth
 from dropbox_box_provider.emulator.middleware import FaultsAndStats
 from dropbox_box_provider.emulator.responses import ApiError
 from dropbox_box_provider.emulator.seed import apply_seed
@@ -38,7 +38,13 @@ def create_app(
             directory = Path(data_dir) if data_dir else Path(tempfile.mkdtemp(prefix="dbx-box-emulator-"))
             apply_seed(state, seed, directory)
     app = Starlette(
-        routes=[*control.routes(), *oauth.routes(), *dropbox_api.routes(), *box_api.routes()],
+        routes=[
+            *control.routes(),
+            *oauth.routes(),
+            *dropbox_api.routes(),
+            *dropbox_batch.routes(),
+            *box_api.routes(),
+        ],
         exception_handlers={ApiError: _api_error},
     )
     app.state.emulator = state
