@@ -23,7 +23,7 @@ from starlette.routing import Route
 from dropbox_box_provider.content_hash import dropbox_content_hash
 from dropbox_box_provider.emulator.access import Caller, dropbox_caller, emulator_state
 from dropbox_box_provider.emulator.dropbox_api import API, LARGE, _field, _rpc_arg, commit_file
-from dropbox_box_provider.emulator.middleware import writer_key
+from dropbox_box_provider.emulator.middleware import WRITE_ADMITTED
 from dropbox_box_provider.emulator.responses import ApiError, dropbox_bad_request, json_response
 from dropbox_box_provider.emulator.state import EmulatorState, random_token
 
@@ -72,40 +72,36 @@ async def _commit_all(request: Request, route: str) -> list[dict[str, Any]]:
     entries = _entries(arg, route)
     caller = dropbox_caller(request, route)
     state = emulator_state(request)
-    writer = writer_key(request.scope)
-    if not state.start_write(writer):
+    if not request.scope.get(WRITE_ADMITTED, True):  # another write was running when the batch came
         contended = {".tag": "too_many_write_operations"}
         return [{".tag": "failure", "failure": contended} for _ in entries]
-    try:
-        results: list[dict[str, Any]] = []
-        for entry in entries:
-            with state.lock:
-                found = _take_session(caller, state, entry["cursor"])
-            if isinstance(found, dict):
-                results.append({".tag": "failure", "failure": found})
-                continue
-            chunks = list(found.chunks)
+    results: list[dict[str, Any]] = []
+    for entry in entries:
+        with state.lock:
+            found = _take_session(caller, state, entry["cursor"])
+        if isinstance(found, dict):
+            results.append({".tag": "failure", "failure": found})
+            continue
+        chunks = list(found.chunks)
 
-            def compute(parts: list[bytes] = chunks) -> tuple[bytes, str, str]:
-                data = b"".join(parts)
-                sha1 = hashlib.sha1(data, usedforsecurity=False).hexdigest()
-                return data, sha1, dropbox_content_hash(data)
+        def compute(parts: list[bytes] = chunks) -> tuple[bytes, str, str]:
+            data = b"".join(parts)
+            sha1 = hashlib.sha1(data, usedforsecurity=False).hexdigest()
+            return data, sha1, dropbox_content_hash(data)
 
-            data, sha1, content_hash = await asyncio.to_thread(compute) if found.offset > LARGE else compute()
-            with state.lock:
-                response = commit_file(
-                    caller, entry["commit"], route, data, sha1, content_hash, found.session_id, state
-                )
-                body = json.loads(bytes(response.body))
-                if response.status_code == 200:
-                    state.dropbox_sessions.pop(found.session_id, None)  # committed: the session is used up
-                    state.changed()
-                    results.append({".tag": "success", **body})
-                else:
-                    results.append({".tag": "failure", "failure": body["error"]})
-        return results
-    finally:
-        state.end_write(writer)
+        data, sha1, content_hash = await asyncio.to_thread(compute) if found.offset > LARGE else compute()
+        with state.lock:
+            response = commit_file(
+                caller, entry["commit"], route, data, sha1, content_hash, found.session_id, state
+            )
+            body = json.loads(bytes(response.body))
+            if response.status_code == 200:
+                state.dropbox_sessions.pop(found.session_id, None)  # committed: the session is used up
+                state.changed()
+                results.append({".tag": "success", **body})
+            else:
+                results.append({".tag": "failure", "failure": body["error"]})
+    return results
 
 
 async def finish_batch_v2(request: Request) -> Response:

@@ -35,7 +35,7 @@ FAULT_ERRORS: dict[str, tuple[str, int]] = {
 }
 TOO_MANY_WRITES = "too_many_write_operations"
 # Dropbox routes that write into an account's namespace, each one write (``dropbox_write_concurrency``);
-# a batch commit is one write too, refused entry by entry in its own handler.
+# a batch commit is one write too, refused entry by entry by its handler (told through ``WRITE_ADMITTED``).
 WRITE_ROUTES = frozenset(
     "/2/files/" + name
     for name in (
@@ -48,6 +48,10 @@ WRITE_ROUTES = frozenset(
         "copy_v2",
     )
 )
+BATCH_WRITE_ROUTES = frozenset(
+    {"/2/files/upload_session/finish_batch_v2", "/2/files/upload_session/finish_batch"}
+)
+WRITE_ADMITTED = "emulator.write_admitted"  # scope key: False when a batch met another write
 
 
 def writer_key(scope: Scope) -> str:
@@ -161,13 +165,17 @@ class FaultsAndStats:
             return
         service, route = classified
         self.state.enter(service)
-        writer = writer_key(scope) if service == DROPBOX and route in WRITE_ROUTES else None
+        batch = service == DROPBOX and route in BATCH_WRITE_ROUTES
+        writes = service == DROPBOX and (route in WRITE_ROUTES or batch)
+        writer = writer_key(scope) if writes else None
         admitted = writer is not None and self.state.start_write(writer)
+        if batch:
+            scope[WRITE_ADMITTED] = admitted
         try:
             latency = float(self.state.config.get("latency_ms") or 0.0)
             if latency > 0:
                 await asyncio.sleep(latency / 1000.0)
-            if writer is not None and not admitted:
+            if writer is not None and not admitted and not batch:
                 response = dropbox_too_many_writes(route)
                 self.state.count_route(service, route, response.status_code)
                 await response(scope, receive, send)

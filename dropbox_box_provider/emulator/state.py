@@ -322,7 +322,10 @@ class EmulatorState:
     def snapshot_stats(self) -> dict[str, Any]:
         """A deep copy of the stats, safe to serialize outside the lock."""
         with self.lock:
-            return copy.deepcopy(self.stats)
+            snapshot = copy.deepcopy(self.stats)
+            for service, bucket in snapshot.items():
+                bucket["in_flight"] = self.in_flight.get(service, 0)
+            return snapshot
 
     # faults ---------------------------------------------------------------------------------------
 
