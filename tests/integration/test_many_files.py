@@ -98,13 +98,13 @@ def count(emulator: RunningEmulator, service: str, suffix: str, status: str | No
 
 
 def test_upload_files_keeps_at_most_max_active_transfers_in_flight(
-    files: BaseOAuthHook, fresh_emulator: RunningEmulator, tmp_path: Path
+    files: Any, fresh_emulator: RunningEmulator, tmp_path: Path
 ) -> None:
     sources = local_files(tmp_path / "src", 12)
     files.info("/")  # the token is fetched before the count starts
     fresh_emulator.client.configure(latency_ms=60)
     fresh_emulator.client.clear_stats()
-    entries = files.upload_files([(p, "/Many/") for p in sources], max_active_transfers=3)  # type: ignore[attr-defined]
+    entries = files.upload_files([(p, "/Many/") for p in sources], max_active_transfers=3)
     in_flight = fresh_emulator.client.stats()[files.service]["max_in_flight"]
     assert 2 <= in_flight <= 3, in_flight
     assert [e.name for e in entries] == [p.name for p in sources]  # in the order given
@@ -114,20 +114,18 @@ def test_upload_files_keeps_at_most_max_active_transfers_in_flight(
     back = tmp_path / "back"
     back.mkdir()
     fresh_emulator.client.clear_stats()
-    written = files.download_files(  # type: ignore[attr-defined]
-        [(e.ref, back / e.name) for e in entries], max_active_transfers=2
-    )
+    written = files.download_files([(e.ref, back / e.name) for e in entries], max_active_transfers=2)
     assert 2 <= fresh_emulator.client.stats()[files.service]["max_in_flight"] <= 2 + 1  # + a redirect hop
     assert [p.read_bytes() for p in written] == [p.read_bytes() for p in sources]
 
 
 def test_a_429_storm_backs_every_worker_off_and_loses_no_file(
-    files: BaseOAuthHook, fresh_emulator: RunningEmulator, tmp_path: Path
+    files: Any, fresh_emulator: RunningEmulator, tmp_path: Path
 ) -> None:
     sources = local_files(tmp_path / "src", 10)
     files.info("/")
     fresh_emulator.client.fault(UPLOAD_ROUTE[files.service], status=429, retry_after=1, count=6)
-    entries = files.upload_files([(p, "/Storm/") for p in sources], max_active_transfers=3)  # type: ignore[attr-defined]
+    entries = files.upload_files([(p, "/Storm/") for p in sources], max_active_transfers=3)
     assert count(fresh_emulator, files.service, UPLOAD_ROUTE[files.service][1:], "429") == 6
     assert len(entries) == 10
     for source in sources:
@@ -230,7 +228,7 @@ def test_batch_contention_refusals_are_committed_again(
             assert wait_until(lambda: fresh_emulator.client.stats()["dropbox"]["in_flight"] >= 1)
         return original(method, url, **kwargs)
 
-    dropbox_hook.request = request  # type: ignore[method-assign]
+    dropbox_hook.request = request  # type: ignore[method-assign,assignment]
     entries = dropbox_hook.upload_files([(p, "/Contended/") for p in sources])
     other.join()
     assert count(fresh_emulator, "dropbox", "/upload_session/finish_batch_v2", "200") == 2
@@ -261,7 +259,7 @@ def test_operators_take_max_active_transfers_and_its_deprecated_name() -> None:
 
 
 def test_fsspec_put_and_get_of_many_files_move_them_concurrently(
-    files: BaseOAuthHook, fresh_emulator: RunningEmulator, tmp_path: Path
+    files: Any, fresh_emulator: RunningEmulator, tmp_path: Path
 ) -> None:
     from dropbox_box_provider.fs.box import BoxFileSystem
     from dropbox_box_provider.fs.dropbox import DropboxFileSystem
