@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 import httpx
 
 from dropbox_box_provider.auth import transport
+from dropbox_box_provider.auth.backoff import BackoffGate, current_gate, shared_backoff
 from dropbox_box_provider.auth.config import Service
 from dropbox_box_provider.auth.services import DROPBOX, error_details
 from dropbox_box_provider.deprecation import warn_deprecated
@@ -296,11 +297,22 @@ class DropboxHook(BaseOAuthHook, RemoteFilesBase):
         32 MiB go as closed upload sessions committed together by ``finish_batch_v2`` (``batch_size``, at
         most 1,000, per call), larger ones one by one. Entries come back in ``pairs`` order; the first
         failure is raised after every other file was attempted (the ones that landed stay)."""
-        from dropbox_box_provider.hooks.dropbox import batch
         from dropbox_box_provider.hooks.files import active_limit
-        from dropbox_box_provider.hooks.parallel import map_bounded
 
         limit = active_limit(max_active_transfers)
+        with shared_backoff(current_gate() or BackoffGate()):  # the commits share the uploads' back-off
+            return self._upload_many(pairs, overwrite, limit, batch_size)
+
+    def _upload_many(
+        self,
+        pairs: Sequence[tuple[str | os.PathLike[str], str]],
+        overwrite: bool,
+        limit: int,
+        batch_size: int,
+    ) -> list[RemoteEntry]:
+        from dropbox_box_provider.hooks.dropbox import batch
+        from dropbox_box_provider.hooks.parallel import map_bounded
+
         targets: list[tuple[str, str]] = []
         for local, remote in pairs:
             source = os.fspath(local_file(local))
