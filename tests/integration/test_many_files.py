@@ -279,3 +279,32 @@ def test_fsspec_put_and_get_of_many_files_move_them_concurrently(
     fs.get("/Put/tree", str(target), recursive=True)
     for path in [*source.glob("*.bin"), *(source / "sub").glob("*.bin")]:
         assert (target / path.relative_to(source)).read_bytes() == path.read_bytes()
+
+
+def test_remote_to_remote_moves_max_active_transfers_files_at_once(
+    monkeypatch: pytest.MonkeyPatch, fresh_emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    from dropbox_box_provider.operators.remote_transfer import DropboxToBoxOperator
+
+    dropbox_helpers.dropbox_connection(monkeypatch, fresh_emulator, tmp_path, "r2r_dropbox")
+    box_helpers.box_oauth_connection(monkeypatch, fresh_emulator, tmp_path, "r2r_box")
+    source = DropboxHook("r2r_dropbox", retry_policy=FAST)
+    sources = local_files(tmp_path / "src", 6)
+    source.upload_files([(p, "/Out/") for p in sources])
+    fresh_emulator.client.configure(latency_ms=40)
+    fresh_emulator.client.clear_stats()
+    moved = DropboxToBoxOperator(
+        task_id="r2r",
+        dropbox_path="/Out/*.bin",
+        box_folder="/In",
+        dropbox_conn_id="r2r_dropbox",
+        box_conn_id="r2r_box",
+        max_active_transfers=3,
+    ).execute({})  # type: ignore[arg-type]
+    assert 2 <= fresh_emulator.client.stats()["dropbox"]["max_in_flight"] <= 3
+    assert [m["action"] for m in moved] == ["copied"] * 6
+    box = BoxHook("r2r_box", retry_policy=FAST)
+    for path in sources:
+        assert box.read_bytes(f"/In/{path.name}") == path.read_bytes()
+    source.close()
+    box.close()
