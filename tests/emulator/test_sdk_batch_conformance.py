@@ -7,6 +7,7 @@ import concurrent.futures
 import json
 import os
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -149,3 +150,27 @@ def test_latency_setting_delays_every_api_request(fresh_emulator: RunningEmulato
     started = time.monotonic()
     fresh_emulator.client.stats()  # the control plane is not delayed
     assert time.monotonic() - started < 1.0
+
+
+def test_latency_from_the_command_line_survives_a_reset(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dropbox_box_provider.emulator.client import EmulatorClient
+    from tests.fixtures.emulator import start_emulator_process, stop_process
+
+    monkeypatch.setenv("DBX_EMULATOR_LATENCY_MS", "12")  # the flag wins over the environment
+    process, url = start_emulator_process(tmp_path, ["--latency-ms", "25"])
+    try:
+        with EmulatorClient(url) as client:
+            assert client.configure()["latency_ms"] == 25.0
+            client.configure(latency_ms=0)
+            client.reset()
+            assert client.configure()["latency_ms"] == 25.0
+    finally:
+        stop_process(process)
+    process, url = start_emulator_process(tmp_path)  # no flag: the environment's value
+    try:
+        with EmulatorClient(url) as client:
+            assert client.configure()["latency_ms"] == 12.0
+    finally:
+        stop_process(process)
