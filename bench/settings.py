@@ -32,6 +32,12 @@ class Settings:
     contention_ttl: float = 2.0
     contention_think: float = 0.01
     contention_margins: tuple[int, ...] = (0, 300)
+    # Many small files: count x size, the emulator's per-request latencies (the first one is the headline
+    # and the 429 run's), and how many 429s the storm run serves on the upload route.
+    many_files: int = 1000
+    many_size: int = 64 * 1024
+    many_latencies_ms: tuple[float, ...] = (30.0, 0.0)
+    many_storm_429s: int = 12
 
 
 FULL = Settings(
@@ -69,6 +75,7 @@ QUICK = Settings(
     contention_connections=10,
     contention_warmup=2.5,
     contention_duration=5.0,
+    many_files=200,
 )
 
 SMOKE = Settings(
@@ -89,6 +96,9 @@ SMOKE = Settings(
     contention_warmup=1.0,
     contention_duration=1.5,
     contention_ttl=1.0,
+    many_files=8,
+    many_size=4 * 1024,
+    many_storm_429s=4,
 )
 
 MODES = {"full": FULL, "quick": QUICK, "smoke": SMOKE}

@@ -45,15 +45,23 @@ CONFIG: dict[str, Any] = {
                 "example": "30",
                 "default": "10",
             },
-            "max_concurrent_transfers": {
+            "max_active_transfers": {
                 "description": (
-                    "Files an upload or download operator moves at once when its path is a glob "
-                    "(the operator's `max_concurrent_transfers` argument wins)."
+                    "Files an upload, download or transfer operator moves at once when its path is a glob "
+                    "(the operator's `max_active_transfers` argument wins); a 429 pauses them all."
                 ),
-                "version_added": "0.2.0",
+                "version_added": "0.3.0",
                 "type": "integer",
                 "example": "8",
                 "default": "4",
+            },
+            "max_concurrent_transfers": {
+                "description": "Deprecated: the old name of `max_active_transfers` (read if only it is set).",
+                "version_added": "0.2.0",
+                "version_deprecated": "0.3.0",
+                "type": "integer",
+                "example": "8",
+                "default": None,
             },
         },
     }

@@ -159,6 +159,20 @@ def reports_lineage(call: HookCall) -> Callable[[F], F]:
     return decorate
 
 
+def report_upload(hook: Any, local: str | os.PathLike[str], entry: Any) -> None:
+    """Report one upload made without ``upload_file`` (a batch commit): the local file in, the remote
+    file out; nothing inside ``reported_elsewhere()``; a lineage failure never fails the transfer."""
+    if _REPORTED_ELSEWHERE.get():
+        return
+    collector = _collector()
+    if collector is None:
+        return
+    try:
+        _report(collector, hook, "upload_file", source_uri=None, local_source=local, result=entry)
+    except Exception:
+        log.warning("Could not report the lineage of %s.upload_files", type(hook).__name__, exc_info=True)
+
+
 def report_download(hook: Any, remote_path: str, local: str | os.PathLike[str]) -> None:
     """A download whose hook call ran inside ``reported_elsewhere()`` (the caller knows the file's path, so
     no lookup of its id is needed): input the remote file, output the local one."""

@@ -11,7 +11,8 @@ from dropbox_box_provider.store.lease import DEFAULT_LEASE_SECONDS
 SECTION = "dropbox_box"
 
 DEFAULT_REFRESH_MARGIN = 300
-DEFAULT_MAX_CONCURRENT_TRANSFERS = 4
+DEFAULT_MAX_ACTIVE_TRANSFERS = 4
+DEFAULT_MAX_CONCURRENT_TRANSFERS = DEFAULT_MAX_ACTIVE_TRANSFERS  # the old name
 
 
 def _number(key: str, default: float, minimum: float, integer: bool) -> float:
@@ -52,6 +53,21 @@ def lease_seconds() -> float:
     return _number("lease_seconds", DEFAULT_LEASE_SECONDS, 1, integer=False)
 
 
+def max_active_transfers() -> int:
+    """``[dropbox_box] max_active_transfers``: files an upload, download or transfer operator moves at once
+    (the deprecated ``max_concurrent_transfers`` is read when only it is set)."""
+    # Airflow hands out the declared default for an unset option: an old name set beside it is the setting.
+    unset = ("", str(DEFAULT_MAX_ACTIVE_TRANSFERS))
+    if get_option(SECTION, "max_active_transfers") in unset and get_option(
+        SECTION, "max_concurrent_transfers"
+    ):
+        from dropbox_box_provider.deprecation import warn_deprecated
+
+        warn_deprecated("[dropbox_box] max_concurrent_transfers", "[dropbox_box] max_active_transfers")
+        return int(_number("max_concurrent_transfers", DEFAULT_MAX_ACTIVE_TRANSFERS, 1, integer=True))
+    return int(_number("max_active_transfers", DEFAULT_MAX_ACTIVE_TRANSFERS, 1, integer=True))
+
+
 def max_concurrent_transfers() -> int:
-    """``[dropbox_box] max_concurrent_transfers``: files an upload or download operator moves at once."""
-    return int(_number("max_concurrent_transfers", DEFAULT_MAX_CONCURRENT_TRANSFERS, 1, integer=True))
+    """Deprecated name of ``max_active_transfers``."""
+    return max_active_transfers()

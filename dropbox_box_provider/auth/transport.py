@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from dropbox_box_provider.auth.backoff import current_gate
 from dropbox_box_provider.auth.services import is_write_contention, retry_after_seconds
 from dropbox_box_provider.errors import TransportError
 
@@ -88,6 +89,13 @@ def may_have_acted(response: httpx.Response) -> bool:
     """True when ``response`` answers a resend whose earlier attempt's outcome is unknown (read error,
     dropped connection, 500/502/504): an "already done" answer then means the first attempt did it."""
     return bool(response.extensions.get(MAY_HAVE_ACTED))
+
+
+def slows_everyone(outcome: Outcome) -> bool:
+    """A refusal that concerns the whole connection, not this request: 429, 503, write contention."""
+    return isinstance(outcome, httpx.Response) and (
+        outcome.status_code in NOT_PROCESSED_STATUSES or is_write_contention(outcome)
+    )
 
 
 def _outcome_unknown(outcome: Outcome) -> bool:
@@ -277,8 +285,11 @@ def send(
     start = clock()
     attempt = 0
     unknown = False
+    gate = current_gate()
     while True:
         attempt += 1
+        if gate is not None:
+            gate.wait()
         built = _build(request)
         bounded = _bounded(policy, built)
         outcome: Outcome
@@ -297,6 +308,8 @@ def send(
                 return outcome
             raise _give_up(built, outcome, attempt, elapsed, single_use) from outcome
         unknown = unknown or _outcome_unknown(outcome)
+        if gate is not None and slows_everyone(outcome):
+            gate.hold(delay)  # the other workers of this transfer wait too
         if isinstance(outcome, httpx.Response):
             outcome.close()
         log.warning(
@@ -319,8 +332,11 @@ async def asend(
     start = clock()
     attempt = 0
     unknown = False
+    gate = current_gate()
     while True:
         attempt += 1
+        if gate is not None:
+            await gate.await_open()
         built = _build(request)
         bounded = _bounded(policy, built)
         outcome: Outcome
@@ -339,6 +355,8 @@ async def asend(
                 return outcome
             raise _give_up(built, outcome, attempt, elapsed, single_use) from outcome
         unknown = unknown or _outcome_unknown(outcome)
+        if gate is not None and slows_everyone(outcome):
+            gate.hold(delay)
         if isinstance(outcome, httpx.Response):
             await outcome.aclose()
         log.warning(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -28,6 +29,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--state", type=Path, default=None, help="JSON file to load at start and save changes to"
     )
     parser.add_argument("--data-dir", type=Path, default=None, help="where the Box JWT app config is written")
+    parser.add_argument(
+        "--latency-ms",
+        type=float,
+        default=float(os.environ.get("DBX_EMULATOR_LATENCY_MS") or 0),
+        help="milliseconds every API request waits, like a network round trip (default "
+        "$DBX_EMULATOR_LATENCY_MS or 0; also the control API's config key latency_ms)",
+    )
     return parser.parse_args(argv)
 
 
@@ -36,6 +44,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     data_dir: Path = args.data_dir or Path(tempfile.mkdtemp(prefix="dbx-box-emulator-"))
     state = EmulatorState()
+    if args.latency_ms < 0:
+        print("--latency-ms must be 0 or more", file=sys.stderr)
+        return 2
+    state.seed_config["latency_ms"] = args.latency_ms
     apply_seed(state, args.seed, data_dir)
     saver = None
     if args.state is not None:

@@ -104,7 +104,9 @@ class EmulatorClient:
     ) -> dict[str, Any]:
         """Change lifetimes/switches (None leaves a value alone); returns the whole config.
 
-        ``extra`` accepts the finer keys: dropbox_access_token_ttl, box_access_token_ttl, box_commit_pending.
+        ``extra`` accepts the finer keys: dropbox_access_token_ttl, box_access_token_ttl, box_commit_pending,
+        latency_ms (every API request waits that long), dropbox_write_concurrency (writes at once per
+        account before 409 too_many_write_operations; 0 unlimited).
         """
         payload = {
             "access_token_ttl": access_token_ttl,
@@ -162,6 +164,10 @@ class EmulatorClient:
         """Counts per service: requests, token answers per grant and outcome, routes per status."""
         result: dict[str, Any] = self._call("GET", "stats")
         return result
+
+    def clear_stats(self) -> None:
+        """Zero the counters and ``max_in_flight`` (files, tokens and config stay)."""
+        self._call("DELETE", "stats")
 
     def reset(self) -> None:
         """Back to the seeded state (seeded apps only, no tokens, no files, default config, zero stats)."""

@@ -23,6 +23,7 @@ from dropbox_box_provider.emulator.state import (
     App,
     EmulatorState,
     Fault,
+    empty_stats,
     random_token,
 )
 
@@ -212,7 +213,7 @@ async def config(request: Request) -> Response:
             updates["dropbox_access_token_ttl"] = updates["box_access_token_ttl"] = float(value)
         elif key == "box_refresh_grace":
             updates[key] = bool(value)
-        elif key == "box_commit_pending":
+        elif key in ("box_commit_pending", "dropbox_write_concurrency"):
             updates[key] = int(value)
         elif key in DEFAULT_CONFIG:
             updates[key] = float(value)
@@ -259,8 +260,13 @@ async def faults(request: Request) -> Response:
 
 
 async def stats(request: Request) -> Response:
-    """Request counts per service and route, token answers per grant and outcome."""
-    return json_response(_state(request).snapshot_stats())
+    """Request counts per service and route, token answers per grant and outcome, the most requests
+    handled at once (``max_in_flight``); DELETE zeroes them (files and tokens stay)."""
+    state = _state(request)
+    if request.method == "DELETE":
+        with state.lock:
+            state.stats = empty_stats()
+    return json_response(state.snapshot_stats())
 
 
 async def reset(request: Request) -> Response:
@@ -312,7 +318,7 @@ def routes() -> list[Route]:
         Route("/_emulator/authorize", _guard(authorize), methods=["POST"]),
         Route("/_emulator/config", _guard(config), methods=["GET", "POST"]),
         Route("/_emulator/faults", _guard(faults), methods=["GET", "POST", "DELETE"]),
-        Route("/_emulator/stats", _guard(stats), methods=["GET"]),
+        Route("/_emulator/stats", _guard(stats), methods=["GET", "DELETE"]),
         Route("/_emulator/reset", _guard(reset), methods=["POST"]),
         Route("/_emulator/expire", _guard(expire), methods=["POST"]),
         Route("/_emulator/health", health, methods=["GET"]),

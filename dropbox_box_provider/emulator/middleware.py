@@ -35,6 +35,32 @@ FAULT_ERRORS: dict[str, tuple[str, int]] = {
     "parts_mismatch": (BOX, 400),
 }
 TOO_MANY_WRITES = "too_many_write_operations"
+# Dropbox routes that write into an account's namespace, each one write (``dropbox_write_concurrency``);
+# a batch commit is one write too, refused entry by entry by its handler (told through ``WRITE_ADMITTED``).
+WRITE_ROUTES = frozenset(
+    "/2/files/" + name
+    for name in (
+        "upload",
+        "upload_session/finish",
+        "create_folder_v2",
+        "delete_v2",
+        "delete",
+        "move_v2",
+        "copy_v2",
+    )
+)
+BATCH_WRITE_ROUTES = frozenset(
+    {"/2/files/upload_session/finish_batch_v2", "/2/files/upload_session/finish_batch"}
+)
+WRITE_ADMITTED = "emulator.write_admitted"  # scope key: False when a batch met another write
+
+
+def writer_key(scope: Scope) -> str:
+    """Whose namespace a Dropbox request writes to: its bearer token and selected team member."""
+    headers: dict[bytes, bytes] = dict(scope.get("headers") or [])
+    return (headers.get(b"authorization", b"") + b"|" + headers.get(b"dropbox-api-select-user", b"")).decode(
+        "latin-1"
+    )
 
 
 def classify(path: str) -> tuple[str, str] | None:
@@ -139,6 +165,29 @@ class FaultsAndStats:
             await self.app(scope, receive, send)
             return
         service, route = classified
+        self.state.enter(service)
+        batch = service == DROPBOX and route in BATCH_WRITE_ROUTES
+        writes = service == DROPBOX and (route in WRITE_ROUTES or batch)
+        writer = writer_key(scope) if writes else None
+        admitted = writer is not None and self.state.start_write(writer)
+        if batch:
+            scope[WRITE_ADMITTED] = admitted
+        try:
+            latency = float(self.state.config.get("latency_ms") or 0.0)
+            if latency > 0:
+                await asyncio.sleep(latency / 1000.0)
+            if writer is not None and not admitted and not batch:
+                response = dropbox_too_many_writes(route)
+                self.state.count_route(service, route, response.status_code)
+                await response(scope, receive, send)
+                return
+            await self._handle(scope, receive, send, service, route)
+        finally:
+            if admitted and writer is not None:
+                self.state.end_write(writer)
+            self.state.leave(service)
+
+    async def _handle(self, scope: Scope, receive: Receive, send: Send, service: str, route: str) -> None:
         fault = self.state.take_fault(scope["path"])
         if fault is not None:
             if fault.delay:

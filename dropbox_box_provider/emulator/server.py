@@ -21,6 +21,7 @@ from dropbox_box_provider.emulator import (
     box_file_api,
     control,
     dropbox_api,
+    dropbox_batch,
     dropbox_file_api,
     oauth,
 )
@@ -51,6 +52,7 @@ def create_app(
             *dropbox_api.routes(),
             *dropbox_file_api.routes(),
             *box_file_api.routes(),  # before box_api: it hands the requests it does not serve on
+            *dropbox_batch.routes(),
             *box_api.routes(),
         ],
         exception_handlers={ApiError: _api_error},

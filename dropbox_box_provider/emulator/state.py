@@ -37,6 +37,11 @@ DEFAULT_CONFIG: dict[str, Any] = {
     # Upload sessions for files below this size get 8 MiB parts; each 4x larger band doubles the part size
     # (so 1 GB gets 32 MiB parts, as Box answers); tests lower it to see the growth with small files.
     "box_part_size_threshold": float(128 * 1024 * 1024),
+    # Milliseconds every API request waits before it is handled (a network-like round trip on loopback).
+    "latency_ms": 0.0,
+    # Dropbox write requests (upload and session commits, folder/delete/move/copy) allowed at once per
+    # account; one more answers 409 too_many_write_operations (0: unlimited). A batch commit is one write.
+    "dropbox_write_concurrency": 0,
 }
 
 _ALNUM = string.ascii_letters + string.digits
@@ -186,6 +191,7 @@ def empty_stats() -> dict[str, Any]:
             "requests": 0,
             "token": {grant: {"ok": 0, "invalid_grant": 0} for grant in GRANTS[service]},
             "routes": {},
+            "max_in_flight": 0,
         }
         for service in SERVICES
     }
@@ -199,12 +205,15 @@ class EmulatorState:
         self.changes = 0
         self.seed_apps: list[App] = []
         self.seed_accounts: list[Account] = []
+        self.seed_config: dict[str, Any] = {}  # start-up settings (--latency-ms) that survive a reset
+        self.in_flight: dict[str, int] = {}
+        self.writes_in_flight: dict[str, int] = {}
         self.reset()
 
     def reset(self) -> None:
         """Back to the seeded state: seeded apps and accounts, empty trees, default config, no faults."""
         with self.lock:
-            self.config: dict[str, Any] = dict(DEFAULT_CONFIG)
+            self.config: dict[str, Any] = {**DEFAULT_CONFIG, **self.seed_config}
             self.apps: dict[tuple[str, str], App] = {}
             self.accounts: dict[tuple[str, str], Account] = {}
             self.codes: dict[str, AuthCode] = {}
@@ -214,6 +223,7 @@ class EmulatorState:
             self.trees: dict[str, Tree] = {}
             self.dropbox_sessions: dict[str, DropboxUploadSession] = {}
             self.box_sessions: dict[str, BoxUploadSession] = {}
+            self.batch_jobs: dict[str, list[dict[str, Any]]] = {}  # finish_batch job id -> entries
             self.cursors: dict[str, dict[str, Any]] = {}
             self.download_links: dict[str, tuple[str, bytes, float]] = {}  # token -> (name, bytes, expiry)
             self.faults: list[Fault] = []
@@ -276,6 +286,33 @@ class EmulatorState:
             statuses = bucket["routes"].setdefault(route, {})
             statuses[str(status)] = statuses.get(str(status), 0) + 1
 
+    def enter(self, service: str) -> None:
+        """A request of ``service`` started; its high-water mark of requests at once is in the stats."""
+        with self.lock:
+            now = self.in_flight[service] = self.in_flight.get(service, 0) + 1
+            bucket = self.stats[service]
+            bucket["max_in_flight"] = max(bucket.get("max_in_flight", 0), now)
+
+    def leave(self, service: str) -> None:
+        """A request of ``service`` was answered."""
+        with self.lock:
+            self.in_flight[service] = max(0, self.in_flight.get(service, 0) - 1)
+
+    def start_write(self, key: str) -> bool:
+        """Admit a Dropbox write of account ``key`` unless ``dropbox_write_concurrency`` are running."""
+        with self.lock:
+            limit = int(self.config.get("dropbox_write_concurrency") or 0)
+            running = self.writes_in_flight.get(key, 0)
+            if limit and running >= limit:
+                return False
+            self.writes_in_flight[key] = running + 1
+            return True
+
+    def end_write(self, key: str) -> None:
+        """A write admitted by ``start_write`` finished."""
+        with self.lock:
+            self.writes_in_flight[key] = max(0, self.writes_in_flight.get(key, 0) - 1)
+
     def count_grant(self, service: str, grant: str, outcome: str) -> None:
         """Count one token-endpoint answer for ``grant`` ("ok" or the OAuth error code)."""
         with self.lock:
@@ -285,7 +322,10 @@ class EmulatorState:
     def snapshot_stats(self) -> dict[str, Any]:
         """A deep copy of the stats, safe to serialize outside the lock."""
         with self.lock:
-            return copy.deepcopy(self.stats)
+            snapshot = copy.deepcopy(self.stats)
+            for service, bucket in snapshot.items():
+                bucket["in_flight"] = self.in_flight.get(service, 0)
+            return snapshot
 
     # faults ---------------------------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ the connection. Service errors become the OS errors fsspec callers expect, the t
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import errno
 import os
 import tempfile
@@ -22,6 +23,11 @@ from dropbox_box_provider.uris import canonical_uri, normalize, split_url
 
 # The write buffer: a multiple of Dropbox's 4 MiB content-hash block, which its upload sessions require.
 WRITE_BLOCK = 4 * 1024 * 1024
+
+# Inside put()/get(): the (source, target, put_file/get_file keywords) fsspec asked for, moved together after.
+_planned: contextvars.ContextVar[list[tuple[str, str, dict[str, Any]]] | None] = contextvars.ContextVar(
+    "planned_transfers", default=None
+)
 
 
 @contextlib.contextmanager
@@ -70,10 +76,17 @@ class RemoteFileSystem(AbstractFileSystem):  # type: ignore[misc]
     root_marker = "/"
     default_conn_id: ClassVar[str] = ""
 
-    def __init__(self, conn_id: str | None = None, hook: Any = None, **storage_options: Any) -> None:
-        super().__init__(conn_id=conn_id, **storage_options)
+    def __init__(
+        self,
+        conn_id: str | None = None,
+        hook: Any = None,
+        max_active_transfers: int | None = None,
+        **storage_options: Any,
+    ) -> None:
+        super().__init__(conn_id=conn_id, max_active_transfers=max_active_transfers, **storage_options)
         self.conn_id = conn_id or self.default_conn_id
         self._hook = hook
+        self.max_active_transfers = max_active_transfers  # files put()/get() move at once (default 4)
 
     # ------------------------------------------------------------------ the hook and paths
 
@@ -203,10 +216,50 @@ class RemoteFileSystem(AbstractFileSystem):  # type: ignore[misc]
 
     # ------------------------------------------------------------------ local files
 
+    def put(self, lpath: Any, rpath: Any, recursive: bool = False, **kwargs: Any) -> None:
+        """Upload files (fsspec's path rules): folders first, then the files ``max_active_transfers`` at
+        once through the hook's ``upload_files`` (Dropbox commits small ones in batches)."""
+        planned = self._plan(super().put, lpath, rpath, recursive=recursive, **kwargs)
+        files = []
+        for source, target, options in planned:
+            if os.path.isdir(source):
+                self.put_file(source, target, **options)
+            else:
+                files.append((source, target, options.get("mode", "overwrite") == "overwrite"))
+        for overwrite in (True, False):
+            pairs = [(source, self._strip_protocol(target)) for source, target, o in files if o is overwrite]
+            if pairs:
+                with hook_call(pairs[0][1]):
+                    self.hook.upload_files(pairs, overwrite, max_active_transfers=self.max_active_transfers)
+        if files:
+            self.invalidate_cache()
+
+    def get(self, rpath: Any, lpath: Any, recursive: bool = False, **kwargs: Any) -> None:
+        """Download files (fsspec's path rules), ``max_active_transfers`` at once."""
+        from dropbox_box_provider.hooks.parallel import map_bounded
+
+        planned = self._plan(super().get, rpath, lpath, recursive=recursive, **kwargs)
+        limit = self.max_active_transfers or 4
+        map_bounded(lambda p: self.get_file(p[0], p[1], **p[2]), planned, max(1, int(limit)))
+
+    def _plan(self, method: Any, *args: Any, **kwargs: Any) -> list[tuple[str, str, dict[str, Any]]]:
+        """The (source, target, keywords) pairs fsspec's own ``put``/``get`` would move one by one."""
+        kwargs.pop("callback", None)
+        planned: list[tuple[str, str, dict[str, Any]]] = []
+        token = _planned.set(planned)
+        try:
+            method(*args, **kwargs)
+        finally:
+            _planned.reset(token)
+        return planned
+
     def put_file(
         self, lpath: str, rpath: str, callback: Any = None, mode: str = "overwrite", **kw: Any
     ) -> None:
         """Upload a local file (streamed from disk by the hook, checksum verified)."""
+        if (planned := _planned.get()) is not None:
+            planned.append((lpath, rpath, {"mode": mode, **kw}))
+            return
         target = self._strip_protocol(rpath)
         with hook_call(target):
             if os.path.isdir(lpath):
@@ -216,11 +269,17 @@ class RemoteFileSystem(AbstractFileSystem):  # type: ignore[misc]
 
     def get_file(self, rpath: str, lpath: str, callback: Any = None, outfile: Any = None, **kw: Any) -> None:
         """Download a file atomically to a local path (checksum verified); a folder becomes a directory."""
+        if (planned := _planned.get()) is not None:
+            planned.append((rpath, lpath, dict(kw)))
+            return
         source = self._strip_protocol(rpath)
         with hook_call(source):
             if self.hook.info(source).kind == "folder":
                 os.makedirs(lpath, exist_ok=True)
                 return
+            parent = os.path.dirname(os.fspath(lpath))
+            if parent:
+                os.makedirs(parent, exist_ok=True)
             self.hook.download_file(source, lpath)
 
     def cat_file(self, path: str, start: int | None = None, end: int | None = None, **kw: Any) -> bytes:

@@ -10,14 +10,14 @@ from __future__ import annotations
 import abc
 import builtins
 import os
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from dropbox_box_provider.deprecation import warn_deprecated
-from dropbox_box_provider.errors import InvalidRemotePath, NotFound
+from dropbox_box_provider.errors import InvalidArgument, InvalidRemotePath, NotFound
 from dropbox_box_provider.hooks.matching import EntryFilter
 from dropbox_box_provider.lineage import HookCall, reports_lineage
 
@@ -216,6 +216,22 @@ class RemoteFiles(Protocol):
         """Async ``exists``."""
         ...
 
+    def upload_files(
+        self,
+        pairs: Sequence[tuple[str | os.PathLike[str], str]],
+        overwrite: bool = False,
+        *,
+        max_active_transfers: int | None = None,
+    ) -> builtins.list[RemoteEntry]:
+        """``upload_file`` for each ``(local, remote)`` pair, several at once; entries in ``pairs`` order."""
+        ...
+
+    def download_files(
+        self, pairs: Sequence[tuple[str, str | os.PathLike[str]]], *, max_active_transfers: int | None = None
+    ) -> builtins.list[Path]:
+        """``download_file`` for each ``(remote, local)`` pair, several at once; paths in ``pairs`` order."""
+        ...
+
 
 # ---------------------------------------------------------------------- shared implementation
 
@@ -294,3 +310,44 @@ class RemoteFilesBase(abc.ABC):
         except NotFound:
             return False
         return True
+
+    # Many files: the hooks' own upload_file/download_file, ``max_active_transfers`` at a time, sharing one
+    # back-off (a 429 pauses them all). A hook may send many files a better way (Dropbox batches commits).
+
+    def upload_files(
+        self,
+        pairs: Sequence[tuple[str | os.PathLike[str], str]],
+        overwrite: bool = False,
+        *,
+        max_active_transfers: int | None = None,
+    ) -> builtins.list[RemoteEntry]:
+        """Upload each ``(local, remote)`` pair as ``upload_file`` would, up to ``max_active_transfers``
+        (default 4) at once; the entries in ``pairs`` order. The first failure is raised once the files
+        already moving have landed."""
+        from dropbox_box_provider.hooks.parallel import map_bounded
+
+        upload = self.upload_file  # type: ignore[attr-defined]
+        limit = active_limit(max_active_transfers)
+        return map_bounded(lambda pair: upload(pair[0], pair[1], overwrite), tuple(pairs), limit)
+
+    def download_files(
+        self, pairs: Sequence[tuple[str, str | os.PathLike[str]]], *, max_active_transfers: int | None = None
+    ) -> builtins.list[Path]:
+        """Download each ``(remote, local)`` pair as ``download_file`` would, up to
+        ``max_active_transfers`` (default 4) at once; the local paths in ``pairs`` order."""
+        from dropbox_box_provider.hooks.parallel import map_bounded
+
+        download = self.download_file  # type: ignore[attr-defined]
+        limit = active_limit(max_active_transfers)
+        return map_bounded(lambda pair: download(pair[0], pair[1]), tuple(pairs), limit)
+
+
+def active_limit(given: int | None) -> int:
+    """Files moved at once: ``given``, else 4 (operators pass ``[dropbox_box] max_active_transfers``)."""
+    from dropbox_box_provider.hooks.parallel import DEFAULT_MAX_ACTIVE_TRANSFERS
+
+    if given is None:
+        return DEFAULT_MAX_ACTIVE_TRANSFERS
+    if int(given) < 1:
+        raise InvalidArgument(f"max_active_transfers must be 1 or more, got {given!r}")
+    return int(given)

@@ -7,16 +7,16 @@ import abc
 import contextlib
 import os
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from airflow.sdk import BaseOperator
 
+from dropbox_box_provider.deprecation import warn_deprecated
 from dropbox_box_provider.errors import InvalidArgument, NotFound
 from dropbox_box_provider.hooks.files import RemoteEntry, RemoteFiles
 from dropbox_box_provider.hooks.matching import aware_time, find_files, has_glob, split_remote_pattern
+from dropbox_box_provider.hooks.parallel import map_bounded
 from dropbox_box_provider.lineage import report_download, reported_elsewhere
 from dropbox_box_provider.operators._local import local_sources, local_target
 
@@ -28,21 +28,31 @@ R = TypeVar("R")
 
 
 def transfer_limit(given: int | None) -> int:
-    """Files moved at once: the operator's ``max_concurrent_transfers``, else ``[dropbox_box]``'s."""
+    """Files moved at once: the operator's ``max_active_transfers``, else ``[dropbox_box]``'s (default 4)."""
     if given is not None:
         return max(1, int(given))
-    from dropbox_box_provider.provider_config import max_concurrent_transfers
+    from dropbox_box_provider.provider_config import max_active_transfers
 
-    return max_concurrent_transfers()
+    return max_active_transfers()
+
+
+def active_transfers(owner: str, given: int | None, old: int | None) -> int | None:
+    """``max_active_transfers``, also from its deprecated name ``max_concurrent_transfers`` (warning once)."""
+    if old is None:
+        return given
+    if given is not None and given != old:
+        raise InvalidArgument(
+            f"{owner} got max_active_transfers={given!r} and max_concurrent_transfers={old!r}; pass only "
+            "max_active_transfers= (max_concurrent_transfers= is its old name)"
+        )
+    warn_deprecated(f"{owner}(max_concurrent_transfers=...)", f"{owner}(max_active_transfers=...)")
+    return old
 
 
 def map_concurrently(func: Callable[[T], R], items: Sequence[T], limit: int) -> list[R]:
-    """``[func(i) for i in items]`` with up to ``limit`` calls at once, results in ``items`` order; the
-    first failure is raised after the calls already started have finished."""
-    if limit <= 1 or len(items) <= 1:
-        return [func(item) for item in items]
-    with ThreadPoolExecutor(max_workers=min(limit, len(items))) as pool:
-        return list(pool.map(func, items))
+    """``[func(i) for i in items]`` with up to ``limit`` calls at once sharing one back-off, results in
+    ``items`` order (``hooks.parallel.map_bounded``)."""
+    return map_bounded(func, items, limit)
 
 
 def summary(entry: RemoteEntry, keys: tuple[str, ...]) -> dict[str, Any]:
@@ -66,9 +76,10 @@ class _RemoteFilesOperator(BaseOperator, abc.ABC):
 
 class RemoteUploadOperator(_RemoteFilesOperator):
     """Upload ``local_path`` (a file, or a glob of files) to ``remote_path``; returns the files' metadata.
-    ``max_concurrent_transfers`` (default ``[dropbox_box] max_concurrent_transfers``) files move at once.
-    No matching local file fails the task unless ``allow_empty`` (on another worker the files are not
-    there: an empty success would hide it)."""
+    ``max_active_transfers`` (default ``[dropbox_box] max_active_transfers``, 4) files move at once, and a
+    429 pauses them all; Dropbox commits many small files in batches. No matching local file fails the task
+    unless ``allow_empty`` (on another worker the files are not there: an empty success would hide it).
+    ``max_concurrent_transfers`` is the deprecated name of ``max_active_transfers``."""
 
     template_fields: Sequence[str] = ("local_path", "remote_path", "conn_id")
     ui_color = "#cfe2ff"
@@ -81,8 +92,9 @@ class RemoteUploadOperator(_RemoteFilesOperator):
         remote_path: str,
         conn_id: str,
         overwrite: bool = False,
-        max_concurrent_transfers: int | None = None,
+        max_active_transfers: int | None = None,
         allow_empty: bool = False,
+        max_concurrent_transfers: int | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -90,7 +102,9 @@ class RemoteUploadOperator(_RemoteFilesOperator):
         self.remote_path = remote_path
         self.conn_id = conn_id
         self.overwrite = overwrite
-        self.max_concurrent_transfers = max_concurrent_transfers
+        self.max_active_transfers = active_transfers(
+            type(self).__name__, max_active_transfers, max_concurrent_transfers
+        )
         self.allow_empty = allow_empty
         self.remote_entries: list[dict[str, Any]] = []  # what moved, for the "Open in ..." link
 
@@ -111,12 +125,13 @@ class RemoteUploadOperator(_RemoteFilesOperator):
                 into_folder = files.info(remote).kind == "folder"
         target = remote.rstrip("/") + "/" if into_folder else remote
 
-        def upload(source: Path) -> RemoteEntry:
-            entry = files.upload_file(source, target, overwrite=self.overwrite)
+        entries = files.upload_files(
+            [(source, target) for source in sources],
+            self.overwrite,
+            max_active_transfers=transfer_limit(self.max_active_transfers),
+        )
+        for source, entry in zip(sources, entries, strict=True):
             self.log.info("Uploaded %s to %s %s (id %s)", source, self.service_name, entry.path, entry.id)
-            return entry
-
-        entries = map_concurrently(upload, sources, transfer_limit(self.max_concurrent_transfers))
         self.remote_entries = [dict(entry.raw) for entry in entries]
         uploaded = [summary(entry, self.summary_keys) for entry in entries]
         if not sources:
@@ -128,8 +143,9 @@ class RemoteDownloadOperator(_RemoteFilesOperator):
     """Download ``remote_path`` (a file, or a glob in its last segment) to ``local_path`` (a folder for a
     glob). ``modified_after`` (datetime or ISO text, e.g. ``"{{ prev_start_date_success or '' }}"``) keeps
     only newer files; ``overwrite=False`` keeps existing local files. No matching remote file fails the task
-    unless ``allow_empty``. Returns the local paths written. ``max_concurrent_transfers`` (default
-    ``[dropbox_box] max_concurrent_transfers``) files move at once.
+    unless ``allow_empty``. Returns the local paths written. ``max_active_transfers`` (default
+    ``[dropbox_box] max_active_transfers``, 4) files move at once, and a 429 pauses them all
+    (``max_concurrent_transfers`` is its deprecated name).
     """
 
     template_fields: Sequence[str] = ("remote_path", "local_path", "conn_id", "modified_after")
@@ -143,8 +159,9 @@ class RemoteDownloadOperator(_RemoteFilesOperator):
         conn_id: str,
         overwrite: bool = True,
         modified_after: datetime | str | None = None,
-        max_concurrent_transfers: int | None = None,
+        max_active_transfers: int | None = None,
         allow_empty: bool = False,
+        max_concurrent_transfers: int | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -153,7 +170,9 @@ class RemoteDownloadOperator(_RemoteFilesOperator):
         self.conn_id = conn_id
         self.overwrite = overwrite
         self.modified_after = modified_after
-        self.max_concurrent_transfers = max_concurrent_transfers
+        self.max_active_transfers = active_transfers(
+            type(self).__name__, max_active_transfers, max_concurrent_transfers
+        )
         self.allow_empty = allow_empty
         self.remote_entries: list[dict[str, Any]] = []  # what moved, for the "Open in ..." link
 
@@ -189,7 +208,7 @@ class RemoteDownloadOperator(_RemoteFilesOperator):
             self.log.info("Downloaded %s %s (id %s) to %s", self.service_name, entry.path, entry.id, target)
             return str(target)
 
-        done = map_concurrently(download, entries, transfer_limit(self.max_concurrent_transfers))
+        done = map_concurrently(download, entries, transfer_limit(self.max_active_transfers))
         moved = [entry for entry, path in zip(entries, done, strict=True) if path is not None]
         self.remote_entries = [dict(entry.raw) for entry in moved]
         written = [path for path in done if path is not None]

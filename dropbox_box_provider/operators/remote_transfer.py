@@ -1,8 +1,9 @@
 """Remote-to-remote transfers inside one task: ``DropboxToBoxOperator`` and ``BoxToDropboxOperator``.
 
 Each matching file is downloaded (checksum verified) into a temporary file of this task, uploaded (checksum
-verified), and the temporary file removed before the next one: nothing is left on a worker's disk between
-tasks, so the transfer is correct on any number of workers. A destination file whose content hash already
+verified), and the temporary file removed at once: nothing is left on a worker's disk between tasks, so the
+transfer is correct on any number of workers. ``max_active_transfers`` files (default 4) move at once, and a
+429 from either service pauses them all. A destination file whose content hash already
 equals the source's is skipped, so a run repeated over the same files moves nothing.
 """
 
@@ -23,6 +24,7 @@ from dropbox_box_provider.errors import InvalidArgument, NotFound
 from dropbox_box_provider.hooks.files import RemoteEntry, RemoteFiles
 from dropbox_box_provider.hooks.matching import aware_time, find_files, split_remote_pattern
 from dropbox_box_provider.lineage import report_transfer, reported_elsewhere
+from dropbox_box_provider.operators._transfer import map_concurrently, transfer_limit
 from dropbox_box_provider.uris import canonical_uri
 
 if TYPE_CHECKING:
@@ -49,7 +51,8 @@ def file_hash(path: Path, algorithm: str | None) -> str | None:
 
 class RemoteToRemoteOperator(BaseOperator, abc.ABC):
     """Copy ``source_path`` (a file, or a glob in its last segment) of one service into ``dest_folder`` of
-    another, one file at a time within this task. ``modified_after`` keeps only newer files; an existing
+    another within this task, ``max_active_transfers`` files at once (default ``[dropbox_box]
+    max_active_transfers``, 4). ``modified_after`` keeps only newer files; an existing
     destination with the same content is skipped, one with different content is replaced when
     ``overwrite`` (a new Box version / Dropbox revision) and fails otherwise. No match fails the task
     unless ``allow_empty``. Returns one summary per file: source, destination, size, hash, ``action``."""
@@ -75,9 +78,11 @@ class RemoteToRemoteOperator(BaseOperator, abc.ABC):
         modified_after: datetime | str | None = None,
         overwrite: bool = True,
         allow_empty: bool = False,
+        max_active_transfers: int | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.max_active_transfers = max_active_transfers
         self.source_path = source_path
         self.dest_folder = dest_folder
         self.source_conn_id = source_conn_id
@@ -112,7 +117,11 @@ class RemoteToRemoteOperator(BaseOperator, abc.ABC):
             return []
         folder = str(self.dest_folder).rstrip("/") or ""
         dest.mkdir(folder or "/", parents=True, exist_ok=True)
-        return [self._transfer(source, dest, entry, f"{folder}/{entry.name}") for entry in entries]
+        return map_concurrently(
+            lambda entry: self._transfer(source, dest, entry, f"{folder}/{entry.name}"),
+            entries,
+            transfer_limit(self.max_active_transfers),
+        )
 
     def _transfer(
         self, source: RemoteFiles, dest: RemoteFiles, entry: RemoteEntry, target: str

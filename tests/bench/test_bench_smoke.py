@@ -111,3 +111,14 @@ def test_contention_single_flight_counts_and_waits(smoke: dict) -> None:
         assert min(row["waiting_calls"]["values"]) > 0, "no call met a refresh: the wait was not measured"
         assert 0 < row["wait_p50_ms"]["median"] <= row["wait_p99_ms"]["median"], row
         assert row["token_p50_ms"]["median"] > 0, row
+
+
+def test_small_files_rows_and_no_lost_file_under_429s(smoke: dict) -> None:
+    small = smoke["small_files"]
+    speedups = [r for r in small["rows"] if "ratio" in r]
+    assert {(r["service"], r["latency_ms"]) for r in speedups} == {
+        (service, latency) for service in ("dropbox", "box") for latency in (30.0, 0.0)
+    }
+    assert all(r["ratio"]["n"] == smoke["settings"]["repetitions"] for r in speedups)
+    assert [(s["service"], s["failures"]) for s in small["storms"]] == [("dropbox", 0), ("box", 0)]
+    assert all(s["429_served"] > 0 for s in small["storms"])

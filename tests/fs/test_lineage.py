@@ -251,7 +251,7 @@ def test_upload_and_download_operators_report_each_file_once(
         conn_id=conn,
         local_path=str(source / "*.csv"),
         remote_path="/ops/",
-        max_concurrent_transfers=2,
+        max_active_transfers=2,
     ).execute({})  # type: ignore[arg-type]
     remote = {name: url(scheme, f"/ops/{name}") for name in ("a.csv", "b.csv")}
     assert counts(collector) == (

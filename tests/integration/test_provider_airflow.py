@@ -79,20 +79,30 @@ def test_integrations_are_per_service_with_their_own_modules() -> None:
 
 def test_config_section_declares_the_defaults_the_code_reads(monkeypatch: pytest.MonkeyPatch) -> None:
     from dropbox_box_provider import provider_config
+    from dropbox_box_provider.deprecation import reset_warnings
     from dropbox_box_provider.errors import AuthConfigError
 
     options = get_provider_info()["config"]["dropbox_box"]["options"]
-    assert set(options) == {"token_store", "refresh_margin", "lease_seconds", "max_concurrent_transfers"}
+    assert set(options) == {
+        "token_store",
+        "refresh_margin",
+        "lease_seconds",
+        "max_active_transfers",
+        "max_concurrent_transfers",
+    }
     assert options["refresh_margin"]["default"] == str(provider_config.DEFAULT_REFRESH_MARGIN)
     assert options["lease_seconds"]["default"] == f"{provider_config.DEFAULT_LEASE_SECONDS:g}"
-    assert options["max_concurrent_transfers"]["default"] == str(
-        provider_config.DEFAULT_MAX_CONCURRENT_TRANSFERS
-    )
+    assert options["max_active_transfers"]["default"] == str(provider_config.DEFAULT_MAX_ACTIVE_TRANSFERS)
+    assert options["max_concurrent_transfers"]["version_deprecated"]
     monkeypatch.setenv("AIRFLOW__DROPBOX_BOX__REFRESH_MARGIN", "42")
     monkeypatch.setenv("AIRFLOW__DROPBOX_BOX__MAX_CONCURRENT_TRANSFERS", "2")
     monkeypatch.setenv("AIRFLOW__DROPBOX_BOX__TOKEN_STORE", "memory://configured")
     assert provider_config.default_refresh_margin() == 42
-    assert provider_config.max_concurrent_transfers() == 2
+    reset_warnings()
+    with pytest.warns(DeprecationWarning, match="max_active_transfers"):
+        assert provider_config.max_active_transfers() == 2  # the old name, read when only it is set
+    monkeypatch.setenv("AIRFLOW__DROPBOX_BOX__MAX_ACTIVE_TRANSFERS", "3")
+    assert provider_config.max_active_transfers() == 3
     assert provider_config.default_token_store() == "memory://configured"
     monkeypatch.setenv("AIRFLOW__DROPBOX_BOX__REFRESH_MARGIN", "soon")
     with pytest.raises(AuthConfigError, match=r"\[dropbox_box\] refresh_margin = 'soon'.*e\.g\. 300"):

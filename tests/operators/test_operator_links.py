@@ -68,7 +68,7 @@ def test_globs_move_concurrently_and_link_to_what_moved(
         conn_id=dbx,
         local_path=f"{source}/*.csv",
         remote_path="/Q3 reports/",
-        max_concurrent_transfers=3,
+        max_active_transfers=3,
     )
     uploaded = up.execute({})
     assert [u["name"] for u in uploaded] == [f"f{i}.csv" for i in range(6)]  # in order, though concurrent
@@ -89,7 +89,7 @@ def test_globs_move_concurrently_and_link_to_what_moved(
         conn_id=box,
         remote_path="/in/f*.csv",
         local_path=str(target),
-        max_concurrent_transfers=4,
+        max_active_transfers=4,
     )
     assert len(box_down.execute({})) == 6
     assert sorted(p.read_text() for p in target.iterdir()) == [f"id\n{i}\n" for i in range(6)]

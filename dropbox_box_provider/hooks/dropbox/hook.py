@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 import httpx
 
 from dropbox_box_provider.auth import transport
+from dropbox_box_provider.auth.backoff import BackoffGate, current_gate, shared_backoff
 from dropbox_box_provider.auth.config import Service
 from dropbox_box_provider.auth.services import DROPBOX, error_details
 from dropbox_box_provider.deprecation import warn_deprecated
@@ -39,6 +40,7 @@ from dropbox_box_provider.hooks.dropbox.stream import StreamingUpload
 from dropbox_box_provider.hooks.files import RemoteEntry, RemoteFilesBase, RemoteVersion, SharedLinkAccess
 from dropbox_box_provider.hooks.matching import local_file, relative_path
 from dropbox_box_provider.hooks.progress import DEFAULT_INTERVAL
+from dropbox_box_provider.lineage import report_upload
 
 _RPC_HEADERS = {"Content-Type": "application/json"}
 
@@ -303,6 +305,62 @@ class DropboxHook(BaseOAuthHook, RemoteFilesBase):
                 progress_interval=progress_interval,
             )
         return entry_of(metadata, "file")
+
+    def upload_files(
+        self,
+        pairs: Sequence[tuple[str | os.PathLike[str], str]],
+        overwrite: bool = False,
+        *,
+        max_active_transfers: int | None = None,
+        batch_size: int = 1000,
+    ) -> list[RemoteEntry]:
+        """Upload many ``(local, remote)`` pairs, ``max_active_transfers`` (default 4) at once: files up to
+        32 MiB go as closed upload sessions committed together by ``finish_batch_v2`` (``batch_size``, at
+        most 1,000, per call), larger ones one by one. Entries come back in ``pairs`` order; the first
+        failure is raised after every other file was attempted (the ones that landed stay)."""
+        from dropbox_box_provider.hooks.files import active_limit
+
+        limit = active_limit(max_active_transfers)
+        with shared_backoff(current_gate() or BackoffGate()):  # the commits share the uploads' back-off
+            return self._upload_many(pairs, overwrite, limit, batch_size)
+
+    def _upload_many(
+        self,
+        pairs: Sequence[tuple[str | os.PathLike[str], str]],
+        overwrite: bool,
+        limit: int,
+        batch_size: int,
+    ) -> list[RemoteEntry]:
+        from dropbox_box_provider.hooks.dropbox import batch
+        from dropbox_box_provider.hooks.parallel import map_bounded
+
+        targets: list[tuple[str, str]] = []
+        for local, remote in pairs:
+            source = os.fspath(local_file(local))
+            target = f"{remote}{Path(source).name}" if str(remote).endswith("/") else str(remote)
+            targets.append((source, normalize_path(target)))
+        sizes = [os.path.getsize(source) for source, _ in targets]
+        small = [i for i, size in enumerate(sizes) if size <= batch.BATCH_FILE_LIMIT]
+        large = [i for i, size in enumerate(sizes) if size > batch.BATCH_FILE_LIMIT]
+        results, errors = batch.upload_batch(
+            self, [targets[i] for i in small], overwrite, max_active=limit, batch_size=batch_size
+        )
+        entries: dict[int, RemoteEntry] = {small[i]: entry_of(meta, "file") for i, meta in results.items()}
+        failures: dict[int, DropboxBoxError] = {small[i]: error for i, error in errors.items()}
+
+        def one(index: int) -> None:
+            try:
+                entries[index] = self.upload_file(targets[index][0], targets[index][1], overwrite)
+            except DropboxBoxError as exc:
+                failures[index] = exc
+
+        map_bounded(one, large, limit)
+        if failures:
+            first = min(failures)
+            raise failures[first]
+        for index in small:
+            report_upload(self, targets[index][0], entries[index])
+        return [entries[i] for i in range(len(targets))]
 
     def open_upload(self, remote: str, overwrite: bool = False) -> StreamingUpload:
         """An upload fed piece by piece (multiples of 4 MiB, then ``finish(rest)``), content_hash verified:
