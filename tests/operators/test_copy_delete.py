@@ -14,7 +14,7 @@ import pytest
 from dropbox_box_provider.errors import AlreadyExists, InvalidArgument, NotFound, PreconditionFailed
 from dropbox_box_provider.operators.box import BoxCopyOperator, BoxDeleteOperator
 from dropbox_box_provider.operators.dropbox import DropboxCopyOperator, DropboxDeleteOperator
-from tests.fixtures.emulator import RunningEmulator
+from dropbox_box_provider.testing import EmulatedServices
 from tests.operators.conftest import (
     Connections,
     box_connection,
@@ -44,14 +44,14 @@ class Service:
 
 @pytest.fixture(params=["dropbox", "box"])
 def service(
-    request: pytest.FixtureRequest, fresh_emulator: RunningEmulator, connections: Connections
+    request: pytest.FixtureRequest, emulated_services: EmulatedServices, connections: Connections
 ) -> Service:
     if request.param == "dropbox":
-        tokens = dropbox_tokens(fresh_emulator)
-        conn_id = connections.add("dbx_ops", dropbox_connection(fresh_emulator, tokens.refresh_token))
+        tokens = dropbox_tokens(emulated_services)
+        conn_id = connections.add("dbx_ops", dropbox_connection(emulated_services, tokens.refresh_token))
         return Service("dropbox", conn_id, DropboxCopyOperator, DropboxDeleteOperator, secret_values(tokens))
-    tokens = box_tokens(fresh_emulator)
-    conn_id = connections.add("box_ops", box_connection(fresh_emulator, tokens.refresh_token))
+    tokens = box_tokens(emulated_services)
+    conn_id = connections.add("box_ops", box_connection(emulated_services, tokens.refresh_token))
     return Service("box", conn_id, BoxCopyOperator, BoxDeleteOperator, secret_values(tokens))
 
 
@@ -184,22 +184,22 @@ def test_move_and_its_retry_after_success(service: Service) -> None:
 
 
 def test_dropbox_move_and_copy_resent_after_a_lost_answer(
-    fresh_emulator: RunningEmulator, connections: Connections
+    emulated_services: EmulatedServices, connections: Connections
 ) -> None:
-    tokens = dropbox_tokens(fresh_emulator)
-    conn_id = connections.add("dbx_lost", dropbox_connection(fresh_emulator, tokens.refresh_token))
+    tokens = dropbox_tokens(emulated_services)
+    conn_id = connections.add("dbx_lost", dropbox_connection(emulated_services, tokens.refresh_token))
     move = DropboxCopyOperator(
         task_id="mv", conn_id=conn_id, source_path="/L/a.txt", destination_path="/L2/a.txt", move=True
     )
     files = move.get_hook()
     files.write_bytes("/L/a.txt", b"lost answer")
     files.write_bytes("/L/b.txt", b"copy me")
-    fresh_emulator.client.fault("/api.dropboxapi.com/2/files/move_v2", drop=True, drop_after=True)
+    emulated_services.client.fault("/api.dropboxapi.com/2/files/move_v2", drop=True, drop_after=True)
     assert run(move)[0]["path"] == "/L2/a.txt"
-    fresh_emulator.client.fault("/api.dropboxapi.com/2/files/copy_v2", drop=True, drop_after=True)
+    emulated_services.client.fault("/api.dropboxapi.com/2/files/copy_v2", drop=True, drop_after=True)
     copy = DropboxCopyOperator(task_id="cp", conn_id=conn_id, source_path="/L/b.txt", destination_path="/L2/")
     assert run(copy)[0]["path"] == "/L2/b.txt"
-    routes = fresh_emulator.client.stats()["dropbox"]["routes"]
+    routes = emulated_services.client.stats()["dropbox"]["routes"]
     assert routes["/2/files/move_v2"]["0"] == 1 and routes["/2/files/copy_v2"]["0"] == 1, "answers were lost"
     assert sum(routes["/2/files/copy_v2"].values()) == 2, "the copy was resent and met its own first copy"
     assert files.read_bytes("/L2/a.txt") == b"lost answer" and not files.exists("/L/a.txt")
