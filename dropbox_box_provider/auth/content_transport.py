@@ -112,8 +112,8 @@ class Urllib3Transport(httpx.BaseTransport):
         urllib3 = self._urllib3
         timeouts = request.extensions.get("timeout", {})
         headers = urllib3.HTTPHeaderDict()
-        for key, value in request.headers.multi_items():
-            headers.add(key, value)
+        for key, value in request.headers.raw:  # latin-1 both ways: http.client sends these exact bytes
+            headers.add(key.decode("latin-1"), value.decode("latin-1"))
         chunked = "transfer-encoding" in request.headers
         body: Any = request.stream
         if isinstance(body, httpx.ByteStream):
@@ -136,7 +136,8 @@ class Urllib3Transport(httpx.BaseTransport):
             raise _map_error(exc, request) from exc
         return httpx.Response(
             status_code=response.status,
-            headers=list(response.headers.items()),
+            # http.client decoded the header bytes as latin-1: encoding them back gives the wire bytes.
+            headers=[(k.encode("latin-1"), v.encode("latin-1")) for k, v in response.headers.items()],
             stream=_Body(response, request),
             request=request,
             extensions={"http_version": b"HTTP/1.1", "reason_phrase": (response.reason or "").encode()},
