@@ -26,7 +26,7 @@ def pieces(data: bytes) -> list[bytes]:
 
 
 def hash_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name == "download-hash"]
+    return [t for t in threading.enumerate() if t.name == "transfer-hash"]
 
 
 @pytest.mark.parametrize("expected_size", [None, OVERLAP_THRESHOLD, 1])
