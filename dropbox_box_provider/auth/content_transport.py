@@ -96,13 +96,13 @@ class _Body(httpx.SyncByteStream):
 class Urllib3Transport(httpx.BaseTransport):
     """httpx requests sent through a urllib3 pool: no redirects, retries or decoding (httpx does those)."""
 
-    def __init__(self, *, verify: Any = True, pool_size: int = 10) -> None:
+    def __init__(self, *, verify: Any = True, keepalive_per_host: int = 20) -> None:
         import urllib3
 
         self._urllib3 = urllib3
         self._pool = urllib3.PoolManager(
-            num_pools=pool_size,
-            maxsize=pool_size,
+            num_pools=10,
+            maxsize=keepalive_per_host,  # httpx keeps 20 alive: as many threads can share one hook quietly
             retries=False,
             ssl_context=httpx.create_ssl_context(verify=verify),  # httpx's trust (certifi, SSL_CERT_FILE)
         )

@@ -129,3 +129,19 @@ def test_a_proxy_in_the_environment_keeps_httpx_transport(monkeypatch: pytest.Mo
     client = content_transport.content_client()
     assert not isinstance(client._transport, content_transport.Urllib3Transport)
     client.close()
+
+
+def test_a_rejected_token_and_a_busy_service_on_a_content_stream_are_handled_by_the_one_stack(
+    monkeypatch: pytest.MonkeyPatch, fresh_emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    dropbox_connection(monkeypatch, fresh_emulator, tmp_path, "dbx_auth")
+    hook = DropboxHook("dbx_auth", retry_policy=FAST)
+    expected = random_file(tmp_path / "src.bin", 2 * MiB)
+    hook.upload_file(tmp_path / "src.bin", "/auth/src.bin")
+    assert fresh_emulator.client.expire_access_tokens(service="dropbox") >= 1
+    fresh_emulator.client.fault("*files/download", status=503, retry_after=0, count=1)
+    hook.download_file("/auth/src.bin", tmp_path / "out.bin")
+    assert sha256_of(tmp_path / "out.bin") == expected
+    statuses = fresh_emulator.client.stats()["dropbox"]["routes"]["/2/files/download"]
+    assert statuses.get("401", 0) >= 1 and statuses.get("503") == 1 and statuses.get("200") == 1, statuses
+    hook.close()
