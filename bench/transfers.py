@@ -163,7 +163,10 @@ class Raw:
                 target.write(block)
 
     def box_delete(self, file_id: str) -> None:
+        """Delete, then purge from the trash: the emulator keeps trashed bytes in memory (a full run would
+        otherwise hold every 1 GiB upload of every repetition)."""
         self.client.delete(self._url(f"https://api.box.com/2.0/files/{file_id}")).raise_for_status()
+        self.client.delete(self._url(f"https://api.box.com/2.0/files/{file_id}/trash")).raise_for_status()
 
     def _url(self, real: str) -> str:
         return real if real.startswith(self.url) else f"{self.url}/{real[len('https://') :]}"
