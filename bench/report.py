@@ -209,6 +209,41 @@ def _hot_md(hot: dict[str, Any] | None) -> list[str]:
 def _transfers_md(transfers: dict[str, Any] | None) -> list[str]:
     if not transfers:
         return []
+    if not transfers.get("interleaved"):
+        return _transfers_md_sequential(transfers)
+    curl = transfers.get("curl")
+    lines = [
+        "## 3. Transfers",
+        "",
+        "Throughput in MB/s (10^6 bytes). The clients of one service and direction run side by side, their "
+        "repetitions interleaved (each repetition runs every client once, order rotated, after `os.sync`); "
+        "a ratio is the median of the per-repetition speed ratios, with their min-max. Fastest other: the "
+        "non-hook client with the highest median MB/s. Peak RSS growth: the child process's "
+        "`resource.getrusage` high-water mark over a repetition (reset before each), worst repetition. "
+        + (
+            f"Downloads also run `curl -o FILE` on the same URL with the same bearer header ({curl})."
+            if curl
+            else "curl is not installed: its reference rows are skipped."
+        ),
+        "",
+        "| service | op | files | client | MB/s | x fastest other | x curl | x raw httpx | "
+        "peak RSS growth MiB |",
+        "|---|---|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for row in transfers["rows"]:
+        fastest = row.get("ratio_to_fastest")
+        shown = "-" if fastest is None else f"{_fmt(fastest)} ({row['fastest_other']})"
+        rss = row.get("peak_rss_growth_mib")
+        lines.append(
+            f"| {row['service']} | {row['op']} | {row['label']} | {row['client']} | "
+            f"{_fmt(row['mb_per_s'], 1)} | {shown} | {_fmt(row.get('ratio_to_curl'))} | "
+            f"{_fmt(row.get('ratio_to_raw'))} | {'-' if rss is None else f'{rss:.1f}'} |"
+        )
+    return [*lines, ""]
+
+
+def _transfers_md_sequential(transfers: dict[str, Any]) -> list[str]:
+    """The table of a run recorded before interleaving (one child per client, repetitions back to back)."""
     lines = [
         "## 3. Transfers",
         "",

@@ -1,9 +1,14 @@
 """Scenario 3: uploads and downloads (many 1 MiB files, one large file) through the provider's hooks, the
-official SDKs and raw httpx streaming (the loopback limit): MB/s and peak RSS growth.
+official SDKs, raw httpx streaming and (downloads) curl: MB/s, ratios to the fastest other client, and peak
+RSS growth.
 
-Each (service, client, op) runs in a child process of its own (``python -m bench.transfers`` with the spec on
-stdin) so ``resource.getrusage`` reports that client's memory high-water mark and nothing else's; the mark is
-reset before each size (Linux ``/proc/self/clear_refs``) so the imports' peak does not hide a transfer's.
+Each (service, client, op) runs in a child process of its own (``python -m bench.transfers``, spoken to
+in JSON lines on stdin/stdout, so tokens never reach argv) so ``resource.getrusage`` reports that client's
+memory high-water mark and nothing else's; the mark is reset before each repetition (Linux
+``/proc/self/clear_refs``). The clients of one (service, op) are alive together and their repetitions
+interleaved (repetition r runs every client once, in an order rotated by r, after an ``os.sync``), so every
+ratio compares figures taken at the same moment on a shared machine: each ratio is the median of the
+per-repetition ratios, with their min-max.
 """
 
 from __future__ import annotations
@@ -14,6 +19,8 @@ import hashlib
 import json
 import os
 import resource
+import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -29,6 +36,7 @@ DROPBOX_SINGLE_LIMIT = 150 * MiB
 DROPBOX_CHUNK = 32 * MiB
 BOX_CHUNKED_THRESHOLD = 20_000_000
 CLIENTS = ("provider hooks", "official SDK", "raw httpx")
+CURL = "curl"  # downloads only: a C client's reference, when the curl binary is installed
 
 
 # ---------------------------------------------------------------------------------------------- raw httpx
@@ -155,7 +163,10 @@ class Raw:
                 target.write(block)
 
     def box_delete(self, file_id: str) -> None:
+        """Delete, then purge from the trash: the emulator keeps trashed bytes in memory (a full run would
+        otherwise hold every 1 GiB upload of every repetition)."""
         self.client.delete(self._url(f"https://api.box.com/2.0/files/{file_id}")).raise_for_status()
+        self.client.delete(self._url(f"https://api.box.com/2.0/files/{file_id}/trash")).raise_for_status()
 
     def _url(self, real: str) -> str:
         return real if real.startswith(self.url) else f"{self.url}/{real[len('https://') :]}"
@@ -239,6 +250,33 @@ def _uploader(spec: dict[str, Any]) -> Any:
     return raw.box_upload
 
 
+def _curl_downloader(spec: dict[str, Any]) -> Any:
+    """curl (a C client) streaming the same URL to a file, the bearer header read from a private file."""
+    url, service = spec["emulator_url"].rstrip("/"), spec["service"]
+    scratch = Path(spec["scratch"])
+    scratch.mkdir(parents=True, exist_ok=True)
+    header = scratch / "curl-headers"
+    header.touch(mode=0o600)
+    header.write_text(f"Authorization: Bearer {spec['grant']['access_token']}\n")  # not in argv (ps)
+
+    def curl(remote: str, local: Path) -> None:
+        command = ["curl", "-sS", "-f", "-o", str(local), "-H", f"@{header}"]
+        if service == "dropbox":
+            arg = json.dumps({"path": remote})
+            command += [
+                "-X",
+                "POST",
+                "-H",
+                f"Dropbox-API-Arg: {arg}",
+                f"{url}/content.dropboxapi.com/2/files/download",
+            ]
+        else:
+            command += ["-L", f"{url}/api.box.com/2.0/files/{remote}/content"]
+        subprocess.run(command, check=True)
+
+    return curl
+
+
 def _downloader(spec: dict[str, Any]) -> Any:
     """(remote ref, local) -> None, for the spec's service and client."""
     service, client, url = spec["service"], spec["client"], spec["emulator_url"]
@@ -266,6 +304,8 @@ def _downloader(spec: dict[str, Any]) -> Any:
                 box.downloads.download_file_to_output_stream(remote, target)
 
         return sdk_box
+    if client == CURL:
+        return _curl_downloader(spec)
     raw = Raw(url, spec["grant"]["access_token"])
     return raw.dropbox_download if service == "dropbox" else raw.box_download
 
@@ -282,48 +322,64 @@ def _reset_peak_rss() -> float:
     return _max_rss_mib()
 
 
-def _measure(spec: dict[str, Any], raw: Raw, sources: list[Path], transfer: Any) -> dict[str, Any]:
-    service = spec["service"]
-    scratch = Path(spec["scratch"])
-    scratch.mkdir(parents=True, exist_ok=True)
-    seconds: list[float] = []
-    if spec["op"] == "upload":
+class Child:
+    """One client's side of a (service, op): runs one repetition of a size group when asked, and keeps the
+    largest RSS growth seen per group (the high-water mark is reset before each repetition)."""
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        self.spec = spec
+        self.raw = Raw(spec["emulator_url"], spec["grant"]["access_token"])
+        self.transfer = _uploader(spec) if spec["op"] == "upload" else _downloader(spec)
+        self.scratch = Path(spec["scratch"])
+        self.scratch.mkdir(parents=True, exist_ok=True)
+        self.rss: dict[str, float] = {}
+        self.runs = 0
+
+    def run(self, label: str, sources: list[Path], refs: list[str], *, warm_up: bool = False) -> float:
+        """Seconds for one repetition of ``label``; what it created is removed afterwards, untimed. A warm-up
+        run's memory growth is not recorded (first imports and connections)."""
+        self.runs += 1
         baseline = _reset_peak_rss()
-        for rep in range(spec["repetitions"]):
-            started = time.perf_counter()
-            refs = [transfer(path, f"r{rep}-{i}-{path.name}") for i, path in enumerate(sources)]
-            seconds.append(time.perf_counter() - started)
-            for ref in refs:  # the emulator keeps files in memory: free them between repetitions
-                (raw.dropbox_delete if service == "dropbox" else raw.box_delete)(ref)
-    else:
-        refs = []
-        for i, path in enumerate(sources):  # put the files there with raw httpx, outside the measurement
-            name = f"d{i}-{path.name}"
-            if service == "dropbox":
-                raw.dropbox_upload(path, f"/bench/{name}")
-                refs.append(f"/bench/{name}")
-            else:
-                refs.append(raw.box_upload(path, name))
-        baseline = _reset_peak_rss()
-        for _rep in range(spec["repetitions"]):
-            started = time.perf_counter()
+        started = time.perf_counter()
+        if self.spec["op"] == "upload":
+            made = [self.transfer(path, f"r{self.runs}-{i}-{path.name}") for i, path in enumerate(sources)]
+        else:
             for i, ref in enumerate(refs):
-                transfer(ref, scratch / f"out-{i}")
-            seconds.append(time.perf_counter() - started)
+                self.transfer(ref, self.scratch / f"out-{i}")
+        seconds = time.perf_counter() - started
+        if not warm_up:
+            self.rss[label] = max(self.rss.get(label, 0.0), _max_rss_mib() - baseline)
+        if self.spec["op"] == "upload":
+            for ref in made:  # the emulator keeps files in memory: free them between repetitions
+                (self.raw.dropbox_delete if self.spec["service"] == "dropbox" else self.raw.box_delete)(ref)
+        else:
             for i in range(len(refs)):
-                (scratch / f"out-{i}").unlink()
-        for ref in refs:
-            (raw.dropbox_delete if service == "dropbox" else raw.box_delete)(ref)
-    growth = max(0.0, _max_rss_mib() - baseline)
-    return {"seconds": seconds, "bytes": sum(p.stat().st_size for p in sources), "rss_growth_mib": growth}
+                (self.scratch / f"out-{i}").unlink()
+        return seconds
 
 
-def child(spec: dict[str, Any]) -> dict[str, Any]:
-    """Run one (service, client, op) over every size group; per group seconds per repetition and the
-    RSS high-water growth."""
-    raw = Raw(spec["emulator_url"], spec["grant"]["access_token"])
-    transfer = _uploader(spec) if spec["op"] == "upload" else _downloader(spec)
-    return {label: _measure(spec, raw, [Path(p) for p in files], transfer) for label, files in spec["groups"]}
+def child_main() -> None:
+    """The child's loop: a spec line, then ``run`` requests (one JSON line each) until ``done``."""
+    channel = os.fdopen(os.dup(1), "w")  # answers only: whatever else writes to stdout goes to stderr
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+
+    def answer(message: dict[str, Any]) -> None:
+        channel.write(json.dumps(message) + "\n")
+        channel.flush()
+
+    spec = json.loads(sys.stdin.readline())
+    worker = Child(spec)
+    groups = {label: [Path(p) for p in files] for label, files in spec["groups"]}
+    answer({"ready": True})
+    for line in sys.stdin:
+        request = json.loads(line)
+        if request["cmd"] == "done":
+            break
+        label = request["label"]
+        refs = request.get("refs") or []
+        answer({"seconds": worker.run(label, groups[label], refs, warm_up=request.get("warm_up", False))})
+    answer({"rss_growth_mib": None if spec["client"] == CURL else worker.rss})  # curl's memory is its own
 
 
 # ---------------------------------------------------------------------------------------------- parent side
@@ -346,26 +402,134 @@ def _make_files(directory: Path, count: int, size: int) -> list[str]:
     return paths
 
 
-def _run_child(spec: dict[str, Any]) -> dict[str, Any]:
-    result = subprocess.run(
-        [sys.executable, "-m", "bench.transfers"],
-        input=json.dumps(spec),  # on stdin, not argv: the spec holds (emulator) tokens
-        capture_output=True,
-        text=True,
-        timeout=3600,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise RuntimeError(
-            f"transfer child {spec['service']}/{spec['client']}/{spec['op']} failed:\n{result.stderr[-3000:]}"
+class _ChildProcess:
+    """A running ``python -m bench.transfers`` child, spoken to in JSON lines (tokens on stdin, not argv)."""
+
+    def __init__(self, spec: dict[str, Any], log: Path) -> None:
+        self.name = f"{spec['service']}/{spec['client']}/{spec['op']}"
+        self.log = log
+        with log.open("w") as stderr:  # a file, not a pipe: a chatty child never blocks on it
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "bench.transfers"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+                text=True,
+            )
+        self.ask(spec)
+
+    def ask(self, message: dict[str, Any]) -> dict[str, Any]:
+        assert self.process.stdin is not None and self.process.stdout is not None
+        try:
+            self.process.stdin.write(json.dumps(message) + "\n")
+            self.process.stdin.flush()
+        except BrokenPipeError:
+            pass
+        line = self.process.stdout.readline()
+        if not line:
+            self.process.wait(60)
+            raise RuntimeError(f"transfer child {self.name} failed:\n{self.log.read_text()[-3000:]}")
+        answer: dict[str, Any] = json.loads(line)
+        return answer
+
+    def finish(self) -> dict[str, Any]:
+        answer = self.ask({"cmd": "done"})
+        self.process.wait(60)
+        return answer
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(60)
+
+
+def _clients(op: str) -> list[str]:
+    if op == "download" and shutil.which("curl"):
+        return [*CLIENTS, CURL]
+    return list(CLIENTS)
+
+
+def _spec(service: str, op: str, client: str, sizes: Any, emulator: Any, workdir: Path) -> dict[str, Any]:
+    from bench import connections
+
+    spec: dict[str, Any] = {
+        "service": service,
+        "client": client,
+        "op": op,
+        "groups": sizes,
+        "emulator_url": emulator.url,
+        "grant": connections.raw_grant(service, emulator),
+        "scratch": str(workdir / f"scratch-{uuid.uuid4().hex[:8]}"),
+    }
+    if client == "provider hooks":
+        conn_id = f"bench_transfer_{uuid.uuid4().hex[:8]}"
+        store = f"sqlite:///{workdir / f'{conn_id}.db'}"
+        conn_json = connections.connection_json(service, emulator.url, store)
+        connections.store_grant(service, conn_id, conn_json, spec["grant"])
+        spec.update(conn_id=conn_id, conn_json=conn_json)
+    return spec
+
+
+def _put_files(raw: Raw, service: str, files: list[str]) -> list[str]:
+    """The download sources, uploaded once with raw httpx and shared by every client."""
+    refs = []
+    for i, path in enumerate(files):
+        name = f"d-{uuid.uuid4().hex[:6]}-{i}-{Path(path).name}"
+        if service == "dropbox":
+            raw.dropbox_upload(Path(path), f"/bench/{name}")
+            refs.append(f"/bench/{name}")
+        else:
+            refs.append(raw.box_upload(Path(path), name))
+    return refs
+
+
+def _interleaved(
+    service: str, op: str, sizes: Any, settings: Any, emulator: Any, workdir: Path
+) -> tuple[dict[str, dict[str, list[float]]], dict[str, Any]]:
+    """Every client of (service, op) alive at once; repetition r of a size runs each client once, in an order
+    rotated by r, so load changes hit every client alike. Returns seconds[label][client] and RSS growth."""
+    from bench import connections
+
+    clients = _clients(op)
+    raw = Raw(emulator.url, connections.raw_grant(service, emulator)["access_token"])
+    children = {
+        c: _ChildProcess(
+            _spec(service, op, c, sizes, emulator, workdir),
+            workdir / f"transfer-{service}-{op}-{c.replace(' ', '-')}.log",
         )
-    outcome: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
-    return outcome
+        for c in clients
+    }
+    seconds: dict[str, dict[str, list[float]]] = {label: {c: [] for c in clients} for label, _ in sizes}
+    refs = {label: _put_files(raw, service, files) if op == "download" else [] for label, files in sizes}
+    try:
+        first = sizes[0][0]
+        for child in children.values():  # untimed: imports, token load, first connections
+            child.ask({"cmd": "run", "label": first, "refs": refs[first], "warm_up": True})
+        for label, _files in sizes:
+            begun = time.monotonic()
+            for rep in range(settings.repetitions):
+                shift = rep % len(clients)
+                for client in clients[shift:] + clients[:shift]:
+                    os.sync()  # the previous client's written bytes are not this one's to flush
+                    answer = children[client].ask({"cmd": "run", "label": label, "refs": refs[label]})
+                    seconds[label][client].append(answer["seconds"])
+            print(f"[bench]   transfer {service} {op} {label}: {time.monotonic() - begun:.0f} s", flush=True)
+        rss = {c: child.finish()["rss_growth_mib"] for c, child in children.items()}
+    finally:
+        for child in children.values():
+            child.kill()
+        for ref in (ref for made in refs.values() for ref in made):
+            (raw.dropbox_delete if service == "dropbox" else raw.box_delete)(ref)
+    return seconds, rss
+
+
+def _ratios(ours: list[float], theirs: list[float]) -> list[float]:
+    """Per-repetition speed ratios (same repetition, same moment): their seconds over ours."""
+    return [b / a for a, b in zip(ours, theirs, strict=True)]
 
 
 def run(settings: Any, *, emulator: Any, workdir: Path, **_: Any) -> dict[str, Any]:
-    """Every (service, op, size, client) case in its own child process."""
-    from bench import connections
+    """Every (service, op) with its clients side by side, repetitions interleaved."""
     from bench.report import summarize
 
     emulator.client.reset()  # default token lifetimes: no refresh during transfers
@@ -382,53 +546,47 @@ def run(settings: Any, *, emulator: Any, workdir: Path, **_: Any) -> dict[str, A
     rows: list[dict[str, Any]] = []
     for service in ("dropbox", "box"):
         for op in ("upload", "download"):
-            for client in CLIENTS:
-                spec: dict[str, Any] = {
-                    "service": service,
-                    "client": client,
-                    "op": op,
-                    "groups": sizes,
-                    "repetitions": settings.repetitions,
-                    "emulator_url": emulator.url,
-                    "grant": connections.raw_grant(service, emulator),
-                    "scratch": str(workdir / f"scratch-{uuid.uuid4().hex[:8]}"),
-                }
-                if client == "provider hooks":
-                    conn_id = f"bench_transfer_{uuid.uuid4().hex[:8]}"
-                    store = f"sqlite:///{workdir / f'{conn_id}.db'}"
-                    conn_json = connections.connection_json(service, emulator.url, store)
-                    connections.store_grant(service, conn_id, conn_json, spec["grant"])
-                    spec.update(conn_id=conn_id, conn_json=conn_json)
-                begun = time.monotonic()
-                outcomes = _run_child(spec)
-                print(
-                    f"[bench]   transfer {service} {op} {client}: {time.monotonic() - begun:.0f} s",
-                    flush=True,
-                )
-                for label, _files in sizes:
-                    outcome = outcomes[label]
-                    rates = [outcome["bytes"] / s / 1e6 for s in outcome["seconds"]]
-                    rows.append(
-                        {
-                            "service": service,
-                            "op": op,
-                            "label": label,
-                            "client": client,
-                            "bytes": outcome["bytes"],
-                            "mb_per_s": summarize(rates, "MB/s"),
-                            "peak_rss_growth_mib": round(outcome["rss_growth_mib"], 1),
-                        }
-                    )
-    for row in rows:
-        raw = next(
-            r
-            for r in rows
-            if (r["service"], r["op"], r["label"], r["client"])
-            == (row["service"], row["op"], row["label"], "raw httpx")
-        )
-        row["ratio_to_raw"] = row["mb_per_s"]["median"] / raw["mb_per_s"]["median"]
-    return {"large_size_bytes": settings.large_size, "rows": rows}
+            seconds, rss = _interleaved(service, op, sizes, settings, emulator, workdir)
+            for label, files in sizes:
+                size = sum(Path(p).stat().st_size for p in files)
+                times = seconds[label]
+                medians = {c: statistics.median(size / s for s in t) for c, t in times.items()}
+                others = [c for c in times if c != "provider hooks"]
+                fastest = max(others, key=lambda c: medians[c])
+                for client, values in times.items():
+                    growth = (rss.get(client) or {}).get(label)
+                    row: dict[str, Any] = {
+                        "service": service,
+                        "op": op,
+                        "label": label,
+                        "client": client,
+                        "bytes": size,
+                        "mb_per_s": summarize([size / s / 1e6 for s in values], "MB/s"),
+                        "peak_rss_growth_mib": None if growth is None else round(max(0.0, growth), 1),
+                        "ratio_to_raw": summarize(_ratios(values, times["raw httpx"]), "x"),
+                    }
+                    if client == "provider hooks":
+                        row["fastest_other"] = fastest
+                        row["ratio_to_fastest"] = summarize(_ratios(values, times[fastest]), "x")
+                        if CURL in times:
+                            row["ratio_to_curl"] = summarize(_ratios(values, times[CURL]), "x")
+                    rows.append(row)
+    return {
+        "large_size_bytes": settings.large_size,
+        "curl": _curl_version(),
+        "interleaved": True,
+        "rows": rows,
+    }
+
+
+def _curl_version() -> str | None:
+    """``curl --version``'s first line, or None when curl is missing (its rows are then skipped)."""
+    if not shutil.which("curl"):
+        return None
+    return subprocess.run(["curl", "--version"], capture_output=True, text=True, check=False).stdout.split(
+        "\n"
+    )[0]
 
 
 if __name__ == "__main__":
-    print(json.dumps(child(json.loads(sys.stdin.read()))))
+    child_main()

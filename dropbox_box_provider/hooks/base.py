@@ -189,6 +189,7 @@ class BaseOAuthHook(BaseHook, abc.ABC):
         self.timeout = timeout or transport.DEFAULT_TIMEOUT
         self._auth_config: AuthConfig | None = None
         self._client: httpx.Client | None = None
+        self._content_client: httpx.Client | None = None
         self._async_client: httpx.AsyncClient | None = None
         self._async_loop: asyncio.AbstractEventLoop | None = None
 
@@ -306,6 +307,15 @@ class BaseOAuthHook(BaseHook, abc.ABC):
             self._client = transport.new_client(**self._client_options())
         return self._client
 
+    def get_content_conn(self) -> httpx.Client:
+        """The client for content streams (``stream``): ``get_conn``'s auth, headers and timeouts, the bytes
+        moved by urllib3 where it can (``content_transport``: httpcore's read path is the bottleneck)."""
+        if self._content_client is None or self._content_client.is_closed:
+            from dropbox_box_provider.auth import content_transport  # urllib3 only once a stream is opened
+
+            self._content_client = content_transport.content_client(**self._client_options())
+        return self._content_client
+
     def get_async_conn(self) -> httpx.AsyncClient:
         """This hook's httpx.AsyncClient for the running event loop (a new loop gets a new client)."""
         loop = asyncio.get_running_loop()
@@ -319,6 +329,9 @@ class BaseOAuthHook(BaseHook, abc.ABC):
         if self._client is not None:
             self._client.close()
             self._client = None
+        if self._content_client is not None:
+            self._content_client.close()
+            self._content_client = None
 
     async def aclose(self) -> None:
         """Close the async client."""
@@ -363,7 +376,7 @@ class BaseOAuthHook(BaseHook, abc.ABC):
     ) -> Iterator[httpx.Response]:
         """A response whose body is not read yet (downloads). Retries happen only before the body starts;
         a failure while reading the body is the caller's (``read_error`` turns it into TransportError)."""
-        client = self.get_conn()
+        client = self.get_content_conn()
         request = client.build_request(method, self.api_url(real_url), **httpx_kwargs)
         sender = cast(httpx.Client, _StreamingSender(client))
         response = transport.send(sender, request, policy=self.retry_policy)

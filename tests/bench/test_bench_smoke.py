@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -75,10 +76,21 @@ def test_hot_path_rows(smoke: dict) -> None:
 
 def test_transfer_rows(smoke: dict) -> None:
     rows = smoke["transfers"]["rows"]
-    assert len(rows) == 2 * 2 * 2 * 3  # services x ops x sizes x clients
+    curl = 2 * 2 if shutil.which("curl") else 0  # downloads only: services x sizes
+    assert len(rows) == 2 * 2 * 2 * 3 + curl  # services x ops x sizes x clients
+    assert bool(smoke["transfers"]["curl"]) == bool(curl)
+    repetitions = smoke["settings"]["repetitions"]
     for row in rows:
         assert row["bytes"] > 0 and row["mb_per_s"]["median"] > 0, row
-        assert row["peak_rss_growth_mib"] >= 0
+        assert row["mb_per_s"]["n"] == repetitions
+        if row["client"] == "curl":
+            assert row["peak_rss_growth_mib"] is None  # its memory is not the child's
+        else:
+            assert row["peak_rss_growth_mib"] >= 0
+        if row["client"] == "provider hooks":  # interleaved: one ratio per repetition
+            assert row["ratio_to_fastest"]["n"] == repetitions
+            assert row["fastest_other"] in {"official SDK", "raw httpx", "curl"}
+            assert (row.get("ratio_to_curl") is not None) == (row["op"] == "download" and bool(curl))
 
 
 def test_import_rows(smoke: dict) -> None:

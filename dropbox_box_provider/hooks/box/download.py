@@ -13,12 +13,12 @@ import httpx
 from dropbox_box_provider.auth import services
 from dropbox_box_provider.auth.services import BOX
 from dropbox_box_provider.errors import ChecksumMismatch, ServiceError, TransportError
+from dropbox_box_provider.hooks.hashing import OverlappedHash
 
 if TYPE_CHECKING:
     from dropbox_box_provider.hooks.box.hook import BoxHook
 
 API = BOX.api_base
-READ_SIZE = 1024 * 1024
 # Downloads may answer 202 + Retry-After while Box prepares the file.
 MAX_NOT_READY_WAITS = 60
 MAX_NOT_READY_WAIT = 10.0
@@ -67,62 +67,65 @@ def fetch_into(hook: BoxHook, info: dict[str, Any], handle: IO[bytes], version: 
     file_id, name, size = str(info["id"]), str(info.get("name")), int(info.get("size") or 0)
     policy = hook.retry_policy
     progress = hook.progress("download", name, size)
-    digest = hashlib.sha1(usedforsecurity=False)
-    written = 0
-    location: str | None = None
-    start = time.monotonic()
-    attempt = 0
-    plain = hook.plain_client()
-    while True:
-        attempt += 1
-        try:
-            if location is None:
-                location = content_location(hook, file_id, version)
-            headers = {"Range": f"bytes={written}-"} if written else {}
-            with plain.stream("GET", download_url(hook, location), headers=headers) as response:
-                status = response.status_code
-                resumed = status == 206 and response.headers.get("content-range", "").startswith(
-                    f"bytes {written}-"
-                )
-                if status in (200, 206) and written and not resumed:
-                    handle.seek(0)  # the server sent the whole file (or another range): start over
-                    handle.truncate()
-                    digest, written = hashlib.sha1(usedforsecurity=False), 0
-                    progress.reset_to(0)
-                if status in (403, 404, 410):
-                    location = None  # the pre-signed link expired: ask Box for a new one
-                    raise httpx.ReadError(f"the download link answered HTTP {status}")
-                if status not in (200, 206) or (status == 206 and not resumed):
-                    response.read()
-                    delay = policy.next_delay(attempt, response, time.monotonic() - start)
-                    if delay is None:
-                        raise services.error_from_response("box", response, hook.conn_id)
-                    time.sleep(delay)
-                    continue
-                for block in response.iter_bytes(READ_SIZE):
-                    handle.write(block)
-                    digest.update(block)
-                    written += len(block)
-                    progress.update(len(block))
-            if written < size:
-                raise httpx.ReadError(f"the download ended after {written} of {size} bytes")
-            break
-        except httpx.TransportError as exc:
-            delay = policy.next_delay(attempt, exc, time.monotonic() - start)
-            if delay is None:
-                raise TransportError(
-                    f"downloading Box file {name!r} ({file_id}) failed after {attempt} attempt(s) at "
-                    f"{written} of {size} bytes ({type(exc).__name__}); nothing was written to the "
-                    "destination. Run the task again",
-                    code="download_failed",
-                ) from exc
-            hook.log.warning("Box download of %r interrupted (%s); resuming in %.2f s", name, exc, delay)
-            time.sleep(delay)
+    with OverlappedHash(hashlib.sha1(usedforsecurity=False), size) as digest:
+        written = 0
+        location: str | None = None
+        start = time.monotonic()
+        attempt = 0
+        plain = hook.plain_client()
+        while True:
+            attempt += 1
+            try:
+                if location is None:
+                    location = content_location(hook, file_id, version)
+                headers = {"Range": f"bytes={written}-"} if written else {}
+                with plain.stream("GET", download_url(hook, location), headers=headers) as response:
+                    status = response.status_code
+                    resumed = status == 206 and response.headers.get("content-range", "").startswith(
+                        f"bytes {written}-"
+                    )
+                    if status in (200, 206) and written and not resumed:
+                        handle.seek(0)  # the server sent the whole file (or another range): start over
+                        handle.truncate()
+                        digest.restart(hashlib.sha1(usedforsecurity=False))
+                        written = 0
+                        progress.reset_to(0)
+                    if status in (403, 404, 410):
+                        location = None  # the pre-signed link expired: ask Box for a new one
+                        raise httpx.ReadError(f"the download link answered HTTP {status}")
+                    if status not in (200, 206) or (status == 206 and not resumed):
+                        response.read()
+                        delay = policy.next_delay(attempt, response, time.monotonic() - start)
+                        if delay is None:
+                            raise services.error_from_response("box", response, hook.conn_id)
+                        time.sleep(delay)
+                        continue
+                    # The transport's own chunks (1 MiB): a chunk size here would re-chunk in Python.
+                    for block in response.iter_bytes():
+                        handle.write(block)
+                        digest.update(block)
+                        written += len(block)
+                        progress.update(len(block))
+                if written < size:
+                    raise httpx.ReadError(f"the download ended after {written} of {size} bytes")
+                break
+            except httpx.TransportError as exc:
+                delay = policy.next_delay(attempt, exc, time.monotonic() - start)
+                if delay is None:
+                    raise TransportError(
+                        f"downloading Box file {name!r} ({file_id}) failed after {attempt} attempt(s) at "
+                        f"{written} of {size} bytes ({type(exc).__name__}); nothing was written to the "
+                        "destination. Run the task again",
+                        code="download_failed",
+                    ) from exc
+                hook.log.warning("Box download of %r interrupted (%s); resuming in %.2f s", name, exc, delay)
+                time.sleep(delay)
+        actual = digest.hexdigest()
     progress.finish()
     expected = info.get("sha1")
-    if expected and digest.hexdigest() != expected:
+    if expected and actual != expected:
         raise ChecksumMismatch(
-            f"the downloaded bytes of {name!r} have SHA-1 {digest.hexdigest()} but Box lists {expected}; "
+            f"the downloaded bytes of {name!r} have SHA-1 {actual} but Box lists {expected}; "
             "nothing was written to the destination. Download it again"
         )
 
@@ -140,7 +143,7 @@ def read_range(hook: BoxHook, file_id: str, start: int, end: int) -> bytes:
                 response.read()
                 continue
             try:
-                data = b"".join(response.iter_bytes(READ_SIZE))  # not kept on the response
+                data = b"".join(response.iter_bytes())  # not kept on the response
             except httpx.HTTPError as exc:
                 raise hook.read_error(exc, f"ranged download of file {file_id}", 0) from exc
             if response.status_code == 200:

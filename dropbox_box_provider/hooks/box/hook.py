@@ -115,6 +115,7 @@ class BoxHook(BaseOAuthHook, RemoteFilesBase):
         clone = copy.copy(self)
         # The cached HTTP clients carry this hook's As-User header: the clone builds its own.
         clone._client = None
+        clone._content_client = None
         clone._async_client = None
         clone._async_loop = None
         clone._as_user_override = str(user_id)
@@ -165,7 +166,9 @@ class BoxHook(BaseOAuthHook, RemoteFilesBase):
     def plain_client(self) -> httpx.Client:
         """The hook's client for pre-signed download URLs: no bearer token, kept alive across files."""
         if self._download_client is None or self._download_client.is_closed:
-            self._download_client = transport.new_client(timeout=self.timeout)
+            from dropbox_box_provider.auth import content_transport  # urllib3 only once a file is fetched
+
+            self._download_client = content_transport.content_client(timeout=self.timeout)
         return self._download_client
 
     def close(self) -> None:

@@ -15,12 +15,11 @@ from dropbox_box_provider.auth.services import DROPBOX
 from dropbox_box_provider.content_hash import DropboxContentHasher, dropbox_content_hash
 from dropbox_box_provider.errors import ChecksumMismatch, TransportError
 from dropbox_box_provider.hooks.dropbox.paths import dropbox_api_arg
+from dropbox_box_provider.hooks.hashing import OverlappedHash
 from dropbox_box_provider.hooks.progress import DEFAULT_INTERVAL, TransferProgress
 
 if TYPE_CHECKING:
     from dropbox_box_provider.hooks.dropbox.hook import DropboxHook
-
-READ_SIZE = 1024 * 1024
 
 
 def read_small(hook: DropboxHook, path: str) -> bytes:
@@ -65,14 +64,16 @@ def download_to(
                 total if isinstance(total, int) else None,
                 interval=progress_interval,
             )
-            hasher = DropboxContentHasher()
-            try:
-                for chunk in response.iter_bytes(READ_SIZE):
-                    target.write(chunk)
-                    hasher.update(chunk)
-                    progress.update(len(chunk))
-            except httpx.HTTPError as exc:
-                raise hook.read_error(exc, f"download of {path!r}", progress.done) from exc
+            with OverlappedHash(DropboxContentHasher(), total if isinstance(total, int) else None) as hasher:
+                try:
+                    # The transport's own chunks (1 MiB): a chunk size here would re-chunk in Python.
+                    for chunk in response.iter_bytes():
+                        target.write(chunk)
+                        hasher.update(chunk)
+                        progress.update(len(chunk))
+                except httpx.HTTPError as exc:
+                    raise hook.read_error(exc, f"download of {path!r}", progress.done) from exc
+                digest = hasher.hexdigest()
         if isinstance(total, int) and progress.done != total:
             raise TransportError(
                 f"download of {path!r} ended after {progress.done} of {total} bytes; nothing was kept. "
@@ -80,7 +81,7 @@ def download_to(
                 code="interrupted",
             )
         expected = metadata.get("content_hash")
-        if expected and hasher.hexdigest() != expected:
+        if expected and digest != expected:
             raise ChecksumMismatch(
                 f"download of {path!r} does not match Dropbox's content_hash (corrupted in transit); nothing "
                 "was kept. Run the task again"
@@ -102,7 +103,7 @@ def read_range(hook: DropboxHook, path: str, start: int, end: int) -> bytes:
     url = f"{DROPBOX.content_base}/files/download"
     with hook.stream("POST", url, headers=headers, expected=(200, 206)) as response:
         try:
-            data = b"".join(response.iter_bytes(READ_SIZE))  # not kept on the response
+            data = b"".join(response.iter_bytes())  # not kept on the response
         except httpx.HTTPError as exc:
             raise hook.read_error(exc, f"ranged download of {path}", 0) from exc
         whole = response.status_code == 200

@@ -16,6 +16,7 @@ from dropbox_box_provider.auth.services import DROPBOX
 from dropbox_box_provider.content_hash import DROPBOX_BLOCK_SIZE, combine_block_digests, dropbox_content_hash
 from dropbox_box_provider.errors import ChecksumMismatch, InvalidArgument, ServiceError, SourceChanged
 from dropbox_box_provider.hooks.dropbox.paths import dropbox_api_arg
+from dropbox_box_provider.hooks.hashing import OVERLAP_THRESHOLD, SerialWorker
 from dropbox_box_provider.hooks.progress import DEFAULT_INTERVAL, TransferProgress
 
 if TYPE_CHECKING:
@@ -79,7 +80,8 @@ class FileSlice:
             self.progress.reset_to(self.start)
         position = self.start
         block: Any = None
-        with open(self.path, "rb") as source:
+        # Hashing runs beside the sending (a worker thread) for large slices; digests are ready at the end.
+        with open(self.path, "rb") as source, SerialWorker(len(self) >= OVERLAP_THRESHOLD) as hashing:
             source.seek(position)
             while position < self.end:
                 if position % DROPBOX_BLOCK_SIZE == 0:
@@ -91,14 +93,18 @@ class FileSlice:
                         f"{self.path} shrank while it was being uploaded; upload it again once it is whole"
                     )
                 if block is not None:
-                    block.update(data)
+                    hashing.submit(block.update, data)
                 position += size
                 if block is not None and (position % DROPBOX_BLOCK_SIZE == 0 or position == self.file_size):
-                    self.block_digests[(position - 1) // DROPBOX_BLOCK_SIZE] = block.digest()
+                    hashing.submit(self._record, (position - 1) // DROPBOX_BLOCK_SIZE, block)
                     block = None
                 if self.progress is not None:
                     self.progress.update(size)
                 yield data
+            hashing.wait()
+
+    def _record(self, index: int, block: Any) -> None:
+        self.block_digests[index] = block.digest()
 
 
 def write_small(hook: DropboxHook, path: str, data: bytes, overwrite: bool) -> dict[str, Any]:
