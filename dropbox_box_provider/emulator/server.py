@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp
 
-from dropbox_box_provider.emulator import box_api, control, dropbox_api, oauth
+from dropbox_box_provider.emulator import box_api, box_events, control, dropbox_api, oauth
 from dropbox_box_provider.emulator.middleware import FaultsAndStats
 from dropbox_box_provider.emulator.responses import ApiError
 from dropbox_box_provider.emulator.seed import apply_seed
@@ -42,7 +42,7 @@ def create_app(
         exception_handlers={ApiError: _api_error},
     )
     app.state.emulator = state
-    wrapped = FaultsAndStats(app, state)
+    wrapped = FaultsAndStats(box_events.JournalSync(app, state), state)
     return wrapped
 
 

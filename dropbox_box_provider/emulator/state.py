@@ -37,6 +37,14 @@ DEFAULT_CONFIG: dict[str, Any] = {
     # Upload sessions for files below this size get 8 MiB parts; each 4x larger band doubles the part size
     # (so 1 GB gets 32 MiB parts, as Box answers); tests lower it to see the growth with small files.
     "box_part_size_threshold": float(128 * 1024 * 1024),
+    # Change feeds: a long-poll waits its timeout times this scale (tests shrink 30 s to a fraction);
+    # Dropbox longpoll answers carry ``backoff`` when set (0: never); a change cursor older than
+    # ``dropbox_cursor_max_age`` seconds answers 409 ``reset`` (0: never); Box's real-time server
+    # answers ``reconnect`` after ``box_realtime_retry_timeout`` seconds (scaled).
+    "longpoll_time_scale": 1.0,
+    "dropbox_longpoll_backoff": 0.0,
+    "dropbox_cursor_max_age": 0.0,
+    "box_realtime_retry_timeout": 610.0,
 }
 
 _ALNUM = string.ascii_letters + string.digits
