@@ -32,6 +32,12 @@ class Settings:
     contention_ttl: float = 2.0
     contention_think: float = 0.01
     contention_margins: tuple[int, ...] = (0, 300)
+    # Change feeds (``watch``): idle watching for ``watch_idle`` seconds (the services' long-poll timeouts
+    # and token lifetimes are compressed by watch_idle / 600, so any length stands for 10 minutes), then
+    # ``watch_uploads`` uploads timed against a poke sensor every ``watch_poke_interval`` seconds.
+    watch_idle: float = 600.0
+    watch_uploads: int = 10
+    watch_poke_interval: float = 30.0
 
 
 FULL = Settings(
@@ -69,6 +75,8 @@ QUICK = Settings(
     contention_connections=10,
     contention_warmup=2.5,
     contention_duration=5.0,
+    watch_idle=60.0,
+    watch_uploads=3,
 )
 
 SMOKE = Settings(
@@ -89,6 +97,9 @@ SMOKE = Settings(
     contention_warmup=1.0,
     contention_duration=1.5,
     contention_ttl=1.0,
+    watch_idle=3.0,
+    watch_uploads=1,
+    watch_poke_interval=2.0,
 )
 
 MODES = {"full": FULL, "quick": QUICK, "smoke": SMOKE}

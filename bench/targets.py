@@ -149,4 +149,8 @@ def evaluate(results: dict[str, Any]) -> list[dict[str, Any]]:
         out += _import_targets(results["imports"])
     if results.get("contention"):
         out += _contention_targets(results["contention"])
+    if results.get("watch"):
+        from bench.watch import targets as watch_targets
+
+        out += watch_targets(results["watch"])
     return out
