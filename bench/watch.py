@@ -100,6 +100,15 @@ class Watch:
             if self.task.done():
                 self.task.result()
             await asyncio.sleep(0.05)
+        # The start's last calls (first read, Box's OPTIONS) land just after the position is stored:
+        # idle counting begins once the counts stay still for a second (the first long-poll is waiting).
+        last: Any = None
+        for _ in range(100):
+            now = await asyncio.to_thread(_counts, self.emulator, self.service)
+            if now == last:
+                break
+            last = now
+            await asyncio.sleep(1.0)
 
     async def _collect(self) -> None:
         async for event in self.trigger.run():

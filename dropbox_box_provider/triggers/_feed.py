@@ -146,7 +146,10 @@ class FeedProducer(SharedStreamProducer, abc.ABC):
                         position, replayed = await self.start_position(hook)
                         for change in replayed:
                             yield change, None
-                        await self.positions.save(position)  # "now" is resolved once, then kept
+                        if replayed:  # stored once the replayed changes are persisted
+                            yield {POSITION_MARKER: position}, position
+                        else:
+                            await self.positions.save(position)  # "now" is resolved once, then kept
                 if read_next:
                     changes, position, more = await self.read(hook, position)
                     for change in changes:

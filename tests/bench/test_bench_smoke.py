@@ -111,3 +111,12 @@ def test_contention_single_flight_counts_and_waits(smoke: dict) -> None:
         assert min(row["waiting_calls"]["values"]) > 0, "no call met a refresh: the wait was not measured"
         assert 0 < row["wait_p50_ms"]["median"] <= row["wait_p99_ms"]["median"], row
         assert row["token_p50_ms"]["median"] > 0, row
+
+
+def test_watch_reports_idle_cost_and_every_upload(smoke: dict) -> None:
+    for service in ("dropbox", "box"):
+        figures = smoke["watch"][service]
+        assert figures["idle"]["long_polls"] <= figures["idle"]["long_polls_allowed"]
+        assert figures["idle"]["token_calls"] <= max(1, figures["idle"]["effective_token_lifetimes"])
+        assert figures["latency"]["change_trigger"]["n"] == smoke["settings"]["watch_uploads"]
+        assert figures["latency"]["missed"] == {"trigger": 0, "sensor": 0}

@@ -332,3 +332,22 @@ def test_importing_on_airflow_before_3_3_raises_a_clear_error() -> None:
     assert result.returncode == 0, result.stderr
     assert "EventTriggerUnavailable" in result.stdout and "Airflow 3.3" in result.stdout
     assert "rest ok" in result.stdout
+
+
+def test_replay_reports_what_is_there_then_follows(dropbox: DropboxHook) -> None:
+    dropbox.write_bytes("/old/one.csv", b"1")
+
+    async def scenario() -> list[dict[str, Any]]:
+        running = Running(
+            DropboxChangeTrigger(conn_id="dbx_watch", folder="/old", replay=True), MemoryAssetStore()
+        )
+        await until(lambda: len(running.events) >= 1)
+        await write(dropbox, "/old/two.csv")
+        await until(lambda: len(running.events) >= 2)
+        await running.stop()
+        return running.events
+
+    assert [(e["kind"], e["path"]) for e in asyncio.run(scenario())] == [
+        ("added", "/old/one.csv"),
+        ("added", "/old/two.csv"),
+    ]
