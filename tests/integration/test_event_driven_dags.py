@@ -226,7 +226,9 @@ def test_a_file_put_into_the_emulator_starts_a_dag_run_that_reads_it(
             running.alive,
         )
         start = datetime.fromisoformat(str(started[0][0])).replace(tzinfo=UTC)
-        assert (start - uploaded).total_seconds() <= 10, (start, uploaded)
+        latency = (start - uploaded).total_seconds()
+        print(f"{service}: upload -> DAG run start {latency:.2f} s")
+        assert latency <= 10, (start, uploaded)
         values = wait_for(
             f"{dag_id}'s task result",
             lambda dag_id=dag_id: running.query(
