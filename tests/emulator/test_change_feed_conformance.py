@@ -60,3 +60,35 @@ def test_box_sdk_events_and_realtime_server(fresh_emulator: Any) -> None:
     server = servers.entries[0]
     assert server.type == "realtime_server" and "/subscribe?channel=" in server.url
     assert int(server.retry_timeout) == 610 and int(server.max_retries) == 10
+
+
+def test_box_sdk_event_stream_long_polls_the_realtime_server(fresh_emulator: Any) -> None:
+    """box-sdk-gen's EventStream: events from ``now``, OPTIONS, the real-time long-poll, the new event."""
+    import threading
+
+    from box_sdk_gen import UploadFileAttributes, UploadFileAttributesParentField
+
+    fresh_emulator.client.configure(longpoll_time_scale=0.01, box_realtime_retry_timeout=100)  # 1 s polls
+    client = _box_oauth_client(fresh_emulator)
+    stream = client.events.get_event_stream()
+    seen: list[Any] = []
+
+    def consume() -> None:
+        for event in stream:
+            seen.append(event)
+            stream.stop()
+
+    thread = threading.Thread(target=consume, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while (
+        not fresh_emulator.client.stats()["box"]["routes"].get("/subscribe") and time.monotonic() < deadline
+    ):
+        time.sleep(0.1)
+    client.uploads.upload_file(
+        UploadFileAttributes(name="s.txt", parent=UploadFileAttributesParentField(id="0")), io.BytesIO(b"s")
+    )
+    thread.join(timeout=30)
+    assert [(e.event_type.value, e.source.name) for e in seen] == [("ITEM_UPLOAD", "s.txt")]
+    routes = fresh_emulator.client.stats()["box"]["routes"]
+    assert routes["/subscribe"].get("200", 0) >= 1
