@@ -351,3 +351,47 @@ def test_replay_reports_what_is_there_then_follows(dropbox: DropboxHook) -> None
         ("added", "/old/one.csv"),
         ("added", "/old/two.csv"),
     ]
+
+
+def test_a_cursor_dropbox_forgot_restarts_from_now(
+    dropbox: DropboxHook, fresh_emulator: RunningEmulator
+) -> None:
+    async def scenario() -> tuple[list[dict[str, Any]], str | None, str | None]:
+        store = MemoryAssetStore()
+        running = Running(DropboxChangeTrigger(conn_id="dbx_watch", longpoll_timeout=30), store)
+        await running.started()
+        first = store.position()
+        await asyncio.to_thread(fresh_emulator.client.configure, dropbox_cursor_max_age=0.5)
+        await until(lambda: store.position() != first)  # the long-poll said reset: a new cursor was stored
+        await asyncio.to_thread(fresh_emulator.client.configure, dropbox_cursor_max_age=0)
+        await write(dropbox, "/after-reset.txt")
+        await until(lambda: len(running.events) >= 1)
+        await running.stop()
+        return running.events, first, store.position()
+
+    events, first, last = asyncio.run(scenario())
+    assert [e["path"] for e in events] == ["/after-reset.txt"] and first != last
+
+
+def test_box_watcher_refreshes_tokens_through_the_token_manager(
+    box: BoxHook, fresh_emulator: RunningEmulator
+) -> None:
+    """Tokens living 2 s expire while the watcher long-polls; its OPTIONS and events calls refresh them
+    (single-use Box refresh tokens rotate through the store), and uploads are still reported."""
+    fresh_emulator.client.configure(access_token_ttl=2, box_realtime_retry_timeout=50)  # 0.5 s polls
+
+    async def scenario() -> list[dict[str, Any]]:
+        running = Running(BoxEventTrigger(conn_id="box_watch"), MemoryAssetStore())
+        await running.started()
+        for index in range(2):
+            await asyncio.sleep(2.5)
+            await write(box, f"/t{index}.txt")
+            await until(lambda index=index: len(running.events) >= index + 1)
+        await running.stop()
+        return running.events
+
+    events = asyncio.run(scenario())
+    assert [e["path"] for e in events] == ["/t0.txt", "/t1.txt"]
+    grants = fresh_emulator.client.stats()["box"]["token"]["refresh_token"]
+    assert grants["ok"] >= 1 and grants["invalid_grant"] == 0
+    assert "access_token" not in repr(events)
