@@ -17,7 +17,7 @@ from typing import Any
 
 from bench import connections
 
-SCENARIOS = ("imports", "hot_path", "transfers", "fleet", "contention", "small_files")
+SCENARIOS = ("imports", "hot_path", "transfers", "fleet", "contention", "small_files", "watch")
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the chosen scenarios; a scenario that fails is recorded with its error and the run goes on."""
     args = parse_args(argv)
     connections.isolate_airflow()  # before anything imports Airflow
-    from bench import contention, fleet, hot_path, imports, report, small_files, transfers
+    from bench import contention, fleet, hot_path, imports, report, small_files, transfers, watch
     from bench.emulator import start_emulator
     from bench.settings import FULL, QUICK, SMOKE
     from bench.targets import evaluate
@@ -52,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         "fleet": fleet,
         "contention": contention,
         "small_files": small_files,
+        "watch": watch,
     }
     chosen = args.only or list(SCENARIOS)
     results: dict[str, Any] = {

@@ -153,6 +153,7 @@ def markdown(results: dict[str, Any]) -> str:
     lines += _imports_md(results.get("imports"))
     lines += _contention_md(results.get("contention"))
     lines += _small_files_md(results.get("small_files"))
+    lines += _watch_md(results.get("watch"))
     targets = results.get("targets", [])
     if targets:
         lines += ["## Targets", "", "| target | measured | result |", "|---|---|---|"]
@@ -278,6 +279,12 @@ def _imports_md(imports: dict[str, Any] | None) -> list[str]:
     for row in imports["rows"]:
         lines.append(f"| `{row['module']}` | {_fmt(row['ms'], 1)} |")
     return [*lines, ""]
+
+
+def _watch_md(watch: dict[str, Any] | None) -> list[str]:
+    from bench.watch import markdown as watch_markdown
+
+    return watch_markdown(watch)
 
 
 def _contention_md(contention: dict[str, Any] | None) -> list[str]:

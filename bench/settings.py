@@ -38,6 +38,12 @@ class Settings:
     many_size: int = 64 * 1024
     many_latencies_ms: tuple[float, ...] = (30.0, 0.0)
     many_storm_429s: int = 12
+    # Change feeds (``watch``): idle watching for ``watch_idle`` seconds (the services' long-poll timeouts
+    # and token lifetimes are compressed by watch_idle / 600, so any length stands for 10 minutes), then
+    # ``watch_uploads`` uploads timed against a poke sensor every ``watch_poke_interval`` seconds.
+    watch_idle: float = 600.0
+    watch_uploads: int = 10
+    watch_poke_interval: float = 30.0
 
 
 FULL = Settings(
@@ -76,6 +82,8 @@ QUICK = Settings(
     contention_warmup=2.5,
     contention_duration=5.0,
     many_files=200,
+    watch_idle=60.0,
+    watch_uploads=3,
 )
 
 SMOKE = Settings(
@@ -99,6 +107,9 @@ SMOKE = Settings(
     many_files=8,
     many_size=4 * 1024,
     many_storm_429s=4,
+    watch_idle=3.0,
+    watch_uploads=1,
+    watch_poke_interval=2.0,
 )
 
 MODES = {"full": FULL, "quick": QUICK, "smoke": SMOKE}

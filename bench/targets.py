@@ -205,4 +205,8 @@ def evaluate(results: dict[str, Any]) -> list[dict[str, Any]]:
         out += _contention_targets(results["contention"])
     if results.get("small_files"):
         out += _small_files_targets(results["small_files"])
+    if results.get("watch"):
+        from bench.watch import targets as watch_targets
+
+        out += watch_targets(results["watch"])
     return out

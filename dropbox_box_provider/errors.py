@@ -17,11 +17,13 @@ One tree, for both services::
     │   └── SourceChanged              the local file changed (shrank) while it was being uploaded
     ├── MissingDependency (ImportError) an optional extra is not installed (the message names it)
     ├── TransportError                 no answer: refused, dropped, timed out past the retry budget
+    ├── EventTriggerUnavailable (ImportError)  event triggers imported on Airflow older than 3.3
     └── ServiceError                   Dropbox or Box answered with an error (``status``, ``code``)
         ├── NotFound                   no file or folder at that path or id
         ├── AlreadyExists              the name is taken and the call was not told to replace it
         ├── PreconditionFailed         a stale etag / If-Match, or a non-empty folder without recursive
-        └── RateLimited                429 past the retry budget (``retry_after``)
+        ├── RateLimited                429 past the retry budget (``retry_after``)
+        └── CursorReset                a change-feed cursor too old for the service (Dropbox ``reset``)
 
 Transport errors are kept apart from service errors: after a ``TransportError`` the outcome of a write is
 unknown (the service may have applied it), after a ``ServiceError`` the service said no. ``ItemNotFound``,
@@ -160,6 +162,15 @@ class RateLimited(ServiceError):
     def __init__(self, message: str, retry_after: float | None = None) -> None:
         self.retry_after = retry_after
         super().__init__(message, status=429, code="rate_limited")
+
+
+class CursorReset(ServiceError):
+    """A change-feed position is too old for the service (Dropbox 409 ``reset``): start again from a new
+    cursor, and list the folder if changes in between matter."""
+
+
+class EventTriggerUnavailable(DropboxBoxError, ImportError):
+    """The event triggers need Airflow 3.3 or later (``BaseEventTrigger`` with ``asset_state_store``)."""
 
 
 _OLD_NAMES = {"ItemNotFound": NotFound, "ItemExists": AlreadyExists, "ContentHashMismatch": ChecksumMismatch}

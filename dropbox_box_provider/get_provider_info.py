@@ -138,9 +138,10 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": [
                     "dropbox_box_provider.triggers.files",
                     "dropbox_box_provider.triggers.token",
+                    f"dropbox_box_provider.triggers.{feed}",
                 ],
             }
-            for service in ("Dropbox", "Box")
+            for service, feed in (("Dropbox", "dropbox_changes"), ("Box", "box_events"))
         ],
         "extra-links": [
             "dropbox_box_provider.operators.links.DropboxFileLink",

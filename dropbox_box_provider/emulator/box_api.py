@@ -802,4 +802,11 @@ def routes() -> list[Route]:
         Route(f"{UPLOAD}/files/{{file_id}}/content", upload_version, methods=["POST"]),
         Route(f"{UPLOAD}/files/{{file_id}}/upload_sessions", create_session, methods=["POST"]),
         Route(f"{DOWNLOAD}/d/1/{{token}}/download", download_content, methods=["GET"]),
+        *_event_routes(),
     ]
+
+
+def _event_routes() -> list[Route]:
+    from dropbox_box_provider.emulator import box_events
+
+    return box_events.routes()

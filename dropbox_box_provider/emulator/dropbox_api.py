@@ -301,10 +301,19 @@ def list_folder(caller: Caller, arg: Any, request: Request) -> Any:
     ids = [child.id for child in children]
     if recursive and node is not caller.tree.root:
         ids.insert(0, node.id)  # Dropbox lists the folder itself first (not the root, which has no entry)
-    return _page(caller, request, ids, 0, limit)
+    from dropbox_box_provider.emulator.dropbox_changes import watch_record
+
+    return _page(caller, request, ids, 0, limit, watch_record(caller, path, recursive, node))
 
 
-def _page(caller: Caller, request: Request, ids: list[str], position: int, limit: int) -> dict[str, Any]:
+def _page(  # noqa: PLR0917
+    caller: Caller,
+    request: Request,
+    ids: list[str],
+    position: int,
+    limit: int,
+    watch: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     state = emulator_state(request)
     chunk = ids[position : position + limit]
     entries = [metadata(caller.tree.index[i]) for i in chunk if i in caller.tree.index]
@@ -315,16 +324,22 @@ def _page(caller: Caller, request: Request, ids: list[str], position: int, limit
         "position": position + len(chunk),
         "limit": limit,
     }
+    if watch is not None:  # the listing's last cursor goes on to report changes since the listing
+        state.cursors[cursor]["watch"] = watch
     return {"entries": entries, "cursor": cursor, "has_more": position + len(chunk) < len(ids)}
 
 
 def list_folder_continue(caller: Caller, arg: Any, request: Request) -> Any:
-    """files/list_folder/continue."""
+    """files/list_folder/continue: the next page of a listing, then the changes since it."""
     cursor = _field(arg, "cursor", "files/list_folder/continue")
     saved = emulator_state(request).cursors.get(cursor)
     if saved is None or saved["tree"] != caller.tree_id:
         return dropbox_route_error("reset")
-    return _page(caller, request, saved["ids"], saved["position"], saved["limit"])
+    if saved["position"] >= len(saved["ids"]) and "watch" in saved:
+        from dropbox_box_provider.emulator.dropbox_changes import continue_changes
+
+        return continue_changes(caller, saved, request)
+    return _page(caller, request, saved["ids"], saved["position"], saved["limit"], saved.get("watch"))
 
 
 def get_metadata(caller: Caller, arg: Any, request: Request) -> Any:
@@ -724,4 +739,7 @@ def routes() -> list[Route]:
         "files/download": download,
     }
     result += [Route(CONTENT + name, handler, methods=["POST"]) for name, handler in content.items()]
+    from dropbox_box_provider.emulator import dropbox_changes
+
+    result += dropbox_changes.routes()
     return result

@@ -22,10 +22,12 @@ HOSTS: dict[str, tuple[str, str]] = {
     "api.dropboxapi.com": (DROPBOX, ""),
     "content.dropboxapi.com": (DROPBOX, ""),
     "dl.dropboxusercontent.com": (DROPBOX, ""),
+    "notify.dropboxapi.com": (DROPBOX, ""),
     "api.box.com": (BOX, ""),
     "upload.box.com": (BOX, "/api"),
     "account.box.com": (BOX, "/api"),
     "dl.boxcloud.com": (BOX, ""),
+    "2.realtime.services.box.net": (BOX, ""),
 }
 CONTROL_PREFIX = "/_emulator/"
 

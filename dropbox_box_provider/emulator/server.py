@@ -18,6 +18,7 @@ from starlette.types import ASGIApp
 
 from dropbox_box_provider.emulator import (
     box_api,
+    box_events,
     box_file_api,
     control,
     dropbox_api,
@@ -58,7 +59,7 @@ def create_app(
         exception_handlers={ApiError: _api_error},
     )
     app.state.emulator = state
-    wrapped = FaultsAndStats(app, state)
+    wrapped = FaultsAndStats(box_events.JournalSync(app, state), state)
     return wrapped
 
 

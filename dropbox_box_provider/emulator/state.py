@@ -42,6 +42,14 @@ DEFAULT_CONFIG: dict[str, Any] = {
     # Dropbox write requests (upload and session commits, folder/delete/move/copy) allowed at once per
     # account; one more answers 409 too_many_write_operations (0: unlimited). A batch commit is one write.
     "dropbox_write_concurrency": 0,
+    # Change feeds: a long-poll waits its timeout times this scale (tests shrink 30 s to a fraction);
+    # Dropbox longpoll answers carry ``backoff`` when set (0: never); a change cursor older than
+    # ``dropbox_cursor_max_age`` seconds answers 409 ``reset`` (0: never); Box's real-time server
+    # answers ``reconnect`` after ``box_realtime_retry_timeout`` seconds (scaled).
+    "longpoll_time_scale": 1.0,
+    "dropbox_longpoll_backoff": 0.0,
+    "dropbox_cursor_max_age": 0.0,
+    "box_realtime_retry_timeout": 610.0,
 }
 
 _ALNUM = string.ascii_letters + string.digits

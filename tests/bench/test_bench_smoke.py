@@ -134,3 +134,10 @@ def test_small_files_rows_and_no_lost_file_under_429s(smoke: dict) -> None:
     assert all(r["ratio"]["n"] == smoke["settings"]["repetitions"] for r in speedups)
     assert [(s["service"], s["failures"]) for s in small["storms"]] == [("dropbox", 0), ("box", 0)]
     assert all(s["429_served"] > 0 for s in small["storms"])
+def test_watch_reports_idle_cost_and_every_upload(smoke: dict) -> None:
+    for service in ("dropbox", "box"):
+        figures = smoke["watch"][service]
+        assert figures["idle"]["long_polls"] <= figures["idle"]["long_polls_allowed"]
+        assert figures["idle"]["token_calls"] <= max(1, figures["idle"]["effective_token_lifetimes"])
+        assert figures["latency"]["change_trigger"]["n"] == smoke["settings"]["watch_uploads"]
+        assert figures["latency"]["missed"] == {"trigger": 0, "sensor": 0}

@@ -54,3 +54,20 @@ def test_hook_import_loads_no_heavy_module(module: str, tmp_path: Path, airflow_
     assert sorted(n for n in loaded if _matches(n, NEVER)) == []
     assert sorted(n for n in loaded - airflow_baseline if _matches(n, NOT_ADDED)) == []
     assert sorted(n for n in loaded - airflow_baseline if _matches(n, ON_DEMAND)) == []
+
+
+@pytest.mark.parametrize(
+    "module", ["dropbox_box_provider.triggers.dropbox_changes", "dropbox_box_provider.triggers.box_events"]
+)
+def test_change_trigger_import_loads_no_hook(module: str, tmp_path: Path, airflow_baseline: set[str]) -> None:
+    """DAG files import the change triggers at parse time: no hook, token store or emulator with them."""
+    loaded = loaded_modules(f"import {module}", tmp_path)
+    assert module in loaded
+    heavy = (
+        *NEVER,
+        "dropbox_box_provider.hooks.base",
+        "dropbox_box_provider.store",
+        "dropbox_box_provider.auth.manager",
+    )
+    assert sorted(n for n in loaded if _matches(n, heavy)) == []
+    assert sorted(n for n in loaded - airflow_baseline if _matches(n, (*NOT_ADDED, *ON_DEMAND))) == []

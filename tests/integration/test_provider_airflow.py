@@ -71,9 +71,11 @@ def test_integrations_are_per_service_with_their_own_modules() -> None:
                 *both[kind],
             }
             assert f"dropbox_box_provider.{kind}.{other}" not in modules(kind, service)
+        feed = "dropbox_changes" if own == "dropbox" else "box_events"
         assert modules("triggers", service) == {
             "dropbox_box_provider.triggers.files",
             "dropbox_box_provider.triggers.token",
+            f"dropbox_box_provider.triggers.{feed}",
         }
 
 

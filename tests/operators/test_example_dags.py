@@ -112,6 +112,8 @@ def test_example_dags_import_cleanly(deployment: Deployment) -> None:
         "dropbox_to_box_sync",
         "box_service_account_report",
         "object_storage_csv_summary",
+        "dropbox_inbox_new_csv",
+        "box_inbox_new_csv",
     }
 
 

@@ -35,6 +35,7 @@ from dropbox_box_provider.errors import (
 )
 from dropbox_box_provider.hooks.base import BaseOAuthHook
 from dropbox_box_provider.hooks.box import download, file_api, paths, upload
+from dropbox_box_provider.hooks.box.events import BoxEvents
 from dropbox_box_provider.hooks.box.paths import (
     ROOT,
     ROOT_ID,
@@ -62,7 +63,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-class BoxHook(BaseOAuthHook, RemoteFilesBase):
+class BoxHook(BaseOAuthHook, RemoteFilesBase, BoxEvents):
     """Hook for one Box connection (user OAuth, JWT service account, CCG or static token)."""
 
     service: ClassVar[Service] = "box"

@@ -29,6 +29,7 @@ from dropbox_box_provider.errors import (
 )
 from dropbox_box_provider.hooks.base import BaseOAuthHook
 from dropbox_box_provider.hooks.dropbox import download, file_api, upload
+from dropbox_box_provider.hooks.dropbox.changes import DropboxChanges
 from dropbox_box_provider.hooks.dropbox.paths import (
     ROOT,
     entry_of,
@@ -60,7 +61,7 @@ def _overwrite_from_mode(mode: Any, method: str) -> bool:
     return bool(mode == "overwrite")
 
 
-class DropboxHook(BaseOAuthHook, RemoteFilesBase):
+class DropboxHook(BaseOAuthHook, RemoteFilesBase, DropboxChanges):
     """Hook for one Dropbox connection (user OAuth with refresh, PKCE, or a static token; team headers)."""
 
     service: ClassVar[Service] = "dropbox"
