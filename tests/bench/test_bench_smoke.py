@@ -134,6 +134,8 @@ def test_small_files_rows_and_no_lost_file_under_429s(smoke: dict) -> None:
     assert all(r["ratio"]["n"] == smoke["settings"]["repetitions"] for r in speedups)
     assert [(s["service"], s["failures"]) for s in small["storms"]] == [("dropbox", 0), ("box", 0)]
     assert all(s["429_served"] > 0 for s in small["storms"])
+
+
 def test_watch_reports_idle_cost_and_every_upload(smoke: dict) -> None:
     for service in ("dropbox", "box"):
         figures = smoke["watch"][service]
