@@ -112,6 +112,7 @@ def _thread_lock(store_url: str, conn_id: str) -> threading.Lock:
 
 def _fresh_locks_in_child() -> None:
     # A lock held by a parent thread at fork time would stay held forever in the child (Airflow forks tasks).
+    # Cached tokens stay usable there: their deadlines are on the system-wide monotonic clock.
     global _THREAD_LOCKS_MUTEX  # noqa: PLW0603
     _THREAD_LOCKS_MUTEX = threading.Lock()
     _THREAD_LOCKS.clear()
@@ -124,10 +125,11 @@ if hasattr(os, "register_at_fork"):
 class TokenManager:
     """Single-flight token refresh against a TokenStore, for every auth scheme.
 
-    ``get_valid_token`` serves (1) a valid in-process cached token with no I/O, else a store record valid
-    beyond the effective margin with no lock; otherwise (2) it takes the thread lock and the store's lease
-    (or waits for the holder's refresh to land) and re-reads, and only then (3) calls the token endpoint once,
-    with no transaction open, and writes the result by a compare-and-swap fenced by the lease.
+    ``get_valid_token`` serves (1) a valid in-process cached token with no I/O (hooks hold the cache entry,
+    ``cached_token``, and hand its token out with one monotonic compare until its deadline), else a store
+    record valid beyond the effective margin with no lock; otherwise (2) it takes the thread lock and the
+    store's lease (or waits for the holder's refresh to land) and re-reads, and only then (3) calls the token
+    endpoint once, with no transaction open, and writes the result by a compare-and-swap fenced by the lease.
     """
 
     def __init__(
