@@ -313,8 +313,10 @@ class BaseOAuthHook(BaseHook, abc.ABC):
         return cached.access_token
 
     async def aget_access_token(self) -> str:
-        """Async twin of ``get_access_token`` (the sync manager in a worker thread)."""
-        return await asyncio.to_thread(self.get_access_token)
+        """Async twin of ``get_access_token`` (the trusted cached token, else the sync manager in a worker
+        thread)."""
+        cached = self.cached_access_token()
+        return cached if cached is not None else await asyncio.to_thread(self.get_access_token)
 
     def invalidate_token(self, access_token: str) -> None:
         """After a 401: stop trusting ``access_token`` (in every hook of this connection) and mark it expired
