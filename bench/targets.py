@@ -108,7 +108,8 @@ def _import_targets(imports: dict[str, Any]) -> list[dict[str, Any]]:
             value = _median(row.get(figure))
             if value is None:
                 continue
-            measured, met = f"{value:.1f} ms", value <= 25
+            measured = f"{value:.1f} ms"
+            met: bool | None = value <= 25
             low, high = row[figure]["min"], row[figure]["max"]
             if low < 0:  # a process faster than its baseline: the machine's noise exceeds the effect
                 measured, met = f"{value:.1f} ms, inconclusive (min-max {low:.0f} to {high:.0f} ms)", None
