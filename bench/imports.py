@@ -1,42 +1,113 @@
-"""Scenario 4: import cost of the hook modules beyond ``airflow.sdk``, versus ``dropbox`` and ``box_sdk_gen``.
+"""Scenario 4: import cost of the hook modules, and of a DAG file with asset watchers (a hook and every
+``dropbox_box_provider.triggers`` module), beyond what Airflow loads anyway; versus ``dropbox`` and
+``box_sdk_gen``.
 
-Each measurement is a fresh interpreter with ``-X importtime`` that imports ``airflow.sdk`` first, prints a
-marker, then imports the module: the cost is the sum of the cumulative times of the top-level imports after
-the marker (what importing the module adds to a process that already runs Airflow task code).
+Three figures per row, each from fresh interpreters, rows interleaved within every repetition:
+
+- ``ms``: ``-X importtime``, with no bytecode cache (every module compiled from source, as this checkout
+  runs): the sum of the cumulative times of the top-level imports after a marker printed once the baseline
+  was imported;
+- ``process_ms``: whole-process wall time of baseline + statement minus that of the baseline alone, run
+  just before it, no bytecode cache (on a busy machine this figure is noise: Airflow's own import takes
+  seconds);
+- ``cached_ms``: ``-X importtime`` with a warm bytecode cache (what an installed wheel pays: pip compiles
+  ``.pyc`` files at install time).
+
+The baseline is ``import airflow.sdk``; for the DAG-file rows it also holds ``Asset``, ``AssetWatcher`` and
+``airflow.triggers.base``, which Airflow itself imports to validate any asset watcher's trigger.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import pkgutil
 import subprocess
 import sys
+import tempfile
+import time
+from dataclasses import dataclass
 from typing import Any
 
 from bench.report import summarize
 from bench.settings import Settings
 
-MODULES = (
-    ("dropbox_box_provider.hooks.dropbox", "provider"),
-    ("dropbox_box_provider.hooks.box", "provider"),
-    ("dropbox", "sdk"),
-    ("box_sdk_gen", "sdk"),
+SDK_BASELINE = "import airflow.sdk"
+WATCHER_BASELINE = (
+    "import airflow.sdk; from airflow.sdk import Asset, AssetWatcher; import airflow.triggers.base"
 )
 MARKER = "--bench-import-marker--"
 
 
-def import_ms(module: str) -> float:
-    """Milliseconds ``module`` adds after ``airflow.sdk`` (one fresh interpreter)."""
-    code = (
-        f"import airflow.sdk, sys; sys.stderr.write({MARKER!r} + '\\n'); sys.stderr.flush(); import {module}"
-    )
+@dataclass(frozen=True)
+class ImportCase:
+    """One measured import: a label, the statement, whose it is, and what was imported before it."""
+
+    module: str
+    statement: str
+    kind: str
+    baseline: str
+
+
+def trigger_modules() -> list[str]:
+    """Every ``dropbox_box_provider.triggers.*`` module there is (found on disk, none imported)."""
+    spec = importlib.util.find_spec("dropbox_box_provider.triggers")
+    locations = list(spec.submodule_search_locations or []) if spec else []
+    return sorted(f"dropbox_box_provider.triggers.{info.name}" for info in pkgutil.iter_modules(locations))
+
+
+def cases() -> list[ImportCase]:
+    """The hooks alone, a DAG file with asset watchers per service, and the SDKs."""
+    triggers = "; ".join(f"import {module}" for module in trigger_modules())
+    out: list[ImportCase] = []
+    for service, module in (
+        ("Dropbox", "dropbox_box_provider.hooks.dropbox"),
+        ("Box", "dropbox_box_provider.hooks.box"),
+    ):
+        out.append(ImportCase(module, f"import {module}", "provider", SDK_BASELINE))
+        out.append(
+            ImportCase(
+                f"DAG file with asset watchers: {service} hook + every trigger module",
+                f"import {module}; {triggers}",
+                "provider",
+                WATCHER_BASELINE,
+            )
+        )
+    out += [
+        ImportCase("dropbox", "import dropbox", "sdk", SDK_BASELINE),
+        ImportCase("box_sdk_gen", "import box_sdk_gen", "sdk", SDK_BASELINE),
+    ]
+    return out
+
+
+def _env(pycache: str | None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX")}
+    if pycache is None:
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+    else:
+        env["PYTHONPYCACHEPREFIX"] = pycache
+    return env
+
+
+def import_ms(case: ImportCase, pycache: str | None = None) -> float:
+    """Milliseconds ``case`` adds after its baseline (one fresh interpreter, ``-X importtime``)."""
+    mark = f"import sys; sys.stderr.write({MARKER!r} + '\\n'); sys.stderr.flush()"
+    code = f"{case.baseline}; {mark}; {case.statement}"
     result = subprocess.run(
         [sys.executable, "-X", "importtime", "-c", code],
         capture_output=True,
         text=True,
         check=True,
-        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+        env=_env(pycache),
     )
     return parse_after_marker(result.stderr)
+
+
+def process_s(code: str) -> float:
+    """Wall seconds of a fresh interpreter running ``code`` (no bytecode cache)."""
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-c", code], capture_output=True, check=True, env=_env(None))
+    return time.perf_counter() - started
 
 
 def parse_after_marker(stderr: str) -> float:
@@ -56,12 +127,30 @@ def parse_after_marker(stderr: str) -> float:
 
 
 def run(settings: Settings, **_: Any) -> dict[str, Any]:
-    """Every module's import cost over the repetitions (modules interleaved, so drift hits them alike)."""
-    values: dict[str, list[float]] = {module: [] for module, _ in MODULES}
-    for _rep in range(settings.import_repetitions):
-        for module, _kind in MODULES:
-            values[module].append(import_ms(module))
+    """Every case's three figures over the repetitions (cases interleaved, so drift hits them alike)."""
+    measured = cases()
+    values: dict[str, dict[str, list[float]]] = {
+        case.module: {"ms": [], "process_ms": [], "cached_ms": []} for case in measured
+    }
+    with tempfile.TemporaryDirectory(prefix="bench-pycache-") as pycache:
+        for case in measured:  # fill the bytecode cache (and let Airflow set up its home once)
+            import_ms(case, pycache)
+        for _rep in range(settings.import_repetitions):
+            for case in measured:
+                values[case.module]["ms"].append(import_ms(case))
+                # Paired with its own baseline run, so load drift between cases cancels out.
+                alone = process_s(case.baseline)
+                whole = process_s(f"{case.baseline}; {case.statement}")
+                values[case.module]["process_ms"].append((whole - alone) * 1000)
+                values[case.module]["cached_ms"].append(import_ms(case, pycache))
     rows: list[dict[str, Any]] = [
-        {"module": module, "kind": kind, "ms": summarize(values[module], "ms")} for module, kind in MODULES
+        {
+            "module": case.module,
+            "kind": case.kind,
+            "baseline": case.baseline,
+            "statement": case.statement,
+            **{figure: summarize(series, "ms") for figure, series in values[case.module].items()},
+        }
+        for case in measured
     ]
-    return {"baseline": "airflow.sdk", "rows": rows}
+    return {"baseline": SDK_BASELINE, "watcher_baseline": WATCHER_BASELINE, "rows": rows}

@@ -63,11 +63,12 @@ def _hot_targets(hot: dict[str, Any]) -> list[dict[str, Any]]:
         token = [r for r in rows if r["what"] == "valid token"]
         ours = next(r for r in token if r["client"].startswith("provider"))
         theirs = next(r for r in token if not r["client"].startswith("provider"))
+        step = _median(ours["us_per_call"])
         out.append(
             {
-                "target": f"{service}: valid token faster than the SDK's per-request step",
-                "measured": f"{_median(ours['us_per_call']):.1f} vs {_median(theirs['us_per_call']):.1f} µs",
-                "met": _median(ours["us_per_call"]) < _median(theirs["us_per_call"]),  # type: ignore[operator]
+                "target": f"{service}: valid-token step `hook.get_access_token()` ≤ 0.5 µs",
+                "measured": f"{step:.2f} µs (SDK's per-request step {_median(theirs['us_per_call']):.2f} µs)",
+                "met": step is not None and step <= 0.5,
             }
         )
     return out
@@ -122,15 +123,29 @@ def _transfer_targets(transfers: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _import_targets(imports: dict[str, Any]) -> list[dict[str, Any]]:
-    return [
-        {
-            "target": f"`{row['module']}` import ≤ 25 ms beyond airflow.sdk",
-            "measured": f"{_median(row['ms']):.1f} ms",
-            "met": (_median(row["ms"]) or 0) <= 25,
-        }
-        for row in imports["rows"]
-        if row["kind"] == "provider"
-    ]
+    out: list[dict[str, Any]] = []
+    for row in imports["rows"]:
+        if row["kind"] != "provider":
+            continue
+        watcher = row.get("baseline", "import airflow.sdk") != "import airflow.sdk"
+        beyond = "airflow.sdk + Airflow's asset-watcher imports" if watcher else "airflow.sdk"
+        for figure, how in (("ms", "-X importtime"), ("process_ms", "whole process")):
+            value = _median(row.get(figure))
+            if value is None:
+                continue
+            measured = f"{value:.1f} ms"
+            met: bool | None = value <= 25
+            low, high = row[figure]["min"], row[figure]["max"]
+            if low < 0:  # a process faster than its baseline: the machine's noise exceeds the effect
+                measured, met = f"{value:.1f} ms, inconclusive (min-max {low:.0f} to {high:.0f} ms)", None
+            out.append(
+                {
+                    "target": f"`{row['module']}` ≤ 25 ms beyond {beyond} ({how}, no bytecode cache)",
+                    "measured": measured,
+                    "met": met,
+                }
+            )
+    return out
 
 
 def _contention_targets(contention: dict[str, Any]) -> list[dict[str, Any]]:

@@ -13,11 +13,11 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any, Protocol
 
 from dropbox_box_provider.auth.config import AuthConfig
-from dropbox_box_provider.auth.tokens import TokenSet
+from dropbox_box_provider.auth.tokens import CachedToken, TokenSet
 from dropbox_box_provider.errors import AuthConfigError, ReauthorizationRequired, TokenStoreError
 from dropbox_box_provider.store.base import RecordMeta, TokenRecord, TokenStore
 from dropbox_box_provider.store.lease import Lease, LeaseSettings
@@ -96,12 +96,6 @@ def _seed_of(config: AuthConfig) -> str | None:
     return seed
 
 
-@dataclass(frozen=True)
-class _CacheEntry:
-    seed: str | None
-    tokens: TokenSet
-
-
 class _NeedsPerson(Exception):
     """Internal: no grant is left and only an interactive authorization can produce one."""
 
@@ -118,6 +112,7 @@ def _thread_lock(store_url: str, conn_id: str) -> threading.Lock:
 
 def _fresh_locks_in_child() -> None:
     # A lock held by a parent thread at fork time would stay held forever in the child (Airflow forks tasks).
+    # Cached tokens stay usable there: their deadlines are on the system-wide monotonic clock.
     global _THREAD_LOCKS_MUTEX  # noqa: PLW0603
     _THREAD_LOCKS_MUTEX = threading.Lock()
     _THREAD_LOCKS.clear()
@@ -130,10 +125,11 @@ if hasattr(os, "register_at_fork"):
 class TokenManager:
     """Single-flight token refresh against a TokenStore, for every auth scheme.
 
-    ``get_valid_token`` serves (1) a valid in-process cached token with no I/O, else a store record valid
-    beyond the effective margin with no lock; otherwise (2) it takes the thread lock and the store's lease
-    (or waits for the holder's refresh to land) and re-reads, and only then (3) calls the token endpoint once,
-    with no transaction open, and writes the result by a compare-and-swap fenced by the lease.
+    ``get_valid_token`` serves (1) a valid in-process cached token with no I/O (hooks hold the cache entry,
+    ``cached_token``, and hand its token out with one monotonic compare until its deadline), else a store
+    record valid beyond the effective margin with no lock; otherwise (2) it takes the thread lock and the
+    store's lease (or waits for the holder's refresh to land) and re-reads, and only then (3) calls the token
+    endpoint once, with no transaction open, and writes the result by a compare-and-swap fenced by the lease.
     """
 
     def __init__(
@@ -154,7 +150,9 @@ class TokenManager:
         self._flows = flows
         self._authorizer = authorizer
         self.lease = lease or LeaseSettings()
-        self._cache: dict[str, _CacheEntry] = {}
+        # One entry per connection, shared by every hook of it (``cached_token``): expiring the entry after
+        # a 401 or a refresh drops the token for all of them at once.
+        self._cache: dict[str, CachedToken] = {}
 
     def __repr__(self) -> str:
         return f"TokenManager(store={self.store.url!r})"
@@ -176,9 +174,20 @@ class TokenManager:
         record = self.store.read(conn_id)
         tokens = self._usable(record, config, seed)
         if tokens is not None:
-            self._cache[conn_id] = _CacheEntry(seed, tokens)
+            self._remember(conn_id, seed, tokens, config.refresh_margin)
             return tokens
         return self._renew(conn_id, config, seed, _version(record), force=False, interactive=interactive)
+
+    def cached_token(self, conn_id: str, config: AuthConfig) -> CachedToken:
+        """``get_valid_token`` as the hooks' hot path holds it: the connection's shared cache entry, trusted
+        until its monotonic deadline (expiry minus the effective margin) unless a 401, a refresh or
+        ``forget`` expires it first."""
+        tokens = self.get_valid_token(conn_id, config)
+        entry = self._cache.get(conn_id)
+        if entry is not None and entry.tokens is tokens:
+            return entry
+        # A static token, or another thread replaced the entry meanwhile: trusted on its own terms.
+        return CachedToken.trusted(tokens, config.refresh_margin, self._clock(), _seed_of(config))
 
     def force_refresh(self, conn_id: str, config: AuthConfig) -> TokenSet:
         """Obtain a new token now (the refresh operator), unless another process did so moments ago."""
@@ -200,8 +209,8 @@ class TokenManager:
         Returns True when the stored record was marked.
         """
         entry = self._cache.get(conn_id)
-        if entry is not None and hmac.compare_digest(entry.tokens.access_token, access_token):
-            self._cache.pop(conn_id, None)
+        if entry is not None and hmac.compare_digest(entry.access_token, access_token):
+            self._drop(conn_id)
         if config is not None and config.uses_static_token:
             return False
         record = self.store.read(conn_id)
@@ -281,15 +290,28 @@ class TokenManager:
                 verifier_fp=fingerprint(config.verifier) if config.verifier else None,
                 force=force,
             )
-        self._cache[conn_id] = _CacheEntry(seed, stored)
+        self._remember(conn_id, seed, stored, config.refresh_margin)
         return stored
 
     def forget(self, conn_id: str | None = None) -> None:
         """Drop the in-process cache of one connection (or all): the next call reads the store."""
-        if conn_id is None:
-            self._cache.clear()
-        else:
-            self._cache.pop(conn_id, None)
+        for cached in list(self._cache) if conn_id is None else [conn_id]:
+            self._drop(cached)
+
+    def _remember(self, conn_id: str, seed: str | None, tokens: TokenSet, margin: float) -> CachedToken:
+        """Cache ``tokens`` as the connection's entry; the entry it replaces stops being trusted, so the
+        hooks holding it pick up this one at their next call."""
+        entry = CachedToken.trusted(tokens, margin, self._clock(), seed)
+        previous = self._cache.get(conn_id)
+        self._cache[conn_id] = entry
+        if previous is not None:
+            previous.expire()
+        return entry
+
+    def _drop(self, conn_id: str) -> None:
+        entry = self._cache.pop(conn_id, None)
+        if entry is not None:
+            entry.expire()
 
     # -- steps of the protocol ---------------------------------------------------------------------
 
@@ -365,7 +387,9 @@ class TokenManager:
         if tokens is None:
             assert self._authorizer is not None
             return self.store_tokens(conn_id, config, self._authorizer(conn_id, config))
-        self._cache[conn_id] = _CacheEntry(seed, tokens)
+        cached = self._cache.get(conn_id)
+        if cached is None or cached.tokens is not tokens:
+            self._remember(conn_id, seed, tokens, config.refresh_margin)
         return tokens
 
     def _renew_under_lease(
@@ -406,7 +430,7 @@ class TokenManager:
                     conn_id, config, record, seed, force=force or rejected is not None
                 )
                 # Kept in this process even if the store cannot take them: the running task still finishes.
-                self._cache[conn_id] = _CacheEntry(seed, obtained)
+                self._remember(conn_id, seed, obtained, config.refresh_margin)
                 return self._write(
                     lease, config, obtained, previous=record, seed=record_seed, verifier_fp=verifier_fp
                 )

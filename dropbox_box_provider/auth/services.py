@@ -8,12 +8,11 @@ import math
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import httpx
 
-from dropbox_box_provider.auth.config import AuthConfig, Service
 from dropbox_box_provider.errors import (
     AuthConfigError,
     DropboxBoxError,
@@ -23,6 +22,9 @@ from dropbox_box_provider.errors import (
     ReauthorizationRequired,
     ServiceError,
 )
+
+if TYPE_CHECKING:  # the field table (auth/config.py) loads with the first connection, not with this module
+    from dropbox_box_provider.auth.config import AuthConfig, Service
 
 GRANT_AUTHORIZATION_CODE = "authorization_code"
 GRANT_REFRESH_TOKEN = "refresh_token"  # noqa: S105 - a grant name, not a secret
@@ -92,11 +94,11 @@ def resolve_url(config_or_endpoint: AuthConfig | str | None, real_url: str) -> s
 
     With no override (None or empty) the real URL is returned unchanged.
     """
-    if isinstance(config_or_endpoint, AuthConfig):
+    if config_or_endpoint is None or isinstance(config_or_endpoint, str):
+        endpoint, conn_id = config_or_endpoint, None
+    else:
         endpoint = config_or_endpoint.endpoint
         conn_id = config_or_endpoint.conn_id
-    else:
-        endpoint, conn_id = config_or_endpoint, None
     if not endpoint or not endpoint.strip():
         return real_url
     base = urlsplit(endpoint.strip())

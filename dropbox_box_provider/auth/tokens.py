@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
@@ -48,6 +49,12 @@ class TokenSet:
         remaining = self.expires_in(now)
         return bool(self.access_token) and (remaining is None or remaining > self.effective_margin(margin))
 
+    def trusted_for(self, margin: float, now: float | None = None) -> float:
+        """Seconds from ``now`` during which the token may be handed out without asking again: until its
+        expiry minus the effective ``margin`` (infinite for a token without expiry)."""
+        remaining = self.expires_in(now)
+        return math.inf if remaining is None else remaining - self.effective_margin(margin)
+
     def with_refresh_fallback(self, previous_refresh_token: str | None) -> TokenSet:
         """Keep the previous refresh token when the grant returned none (Dropbox refreshes do not rotate)."""
         if self.refresh_token or not previous_refresh_token:
@@ -63,3 +70,29 @@ class TokenSet:
         """Inverse of ``to_dict``; unknown keys are ignored so newer payloads still load."""
         known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
         return cls(**known)
+
+
+class CachedToken:
+    """An access token as the hooks' hot path trusts it: until ``deadline`` on the ``time.monotonic`` clock
+    (its expiry minus the effective margin), so handing it out is one compare. ``expire()`` sends every
+    holder back to the token manager at once (after a 401, a refresh or ``forget``)."""
+
+    __slots__ = ("access_token", "deadline", "seed", "tokens")
+
+    def __init__(self, tokens: TokenSet, deadline: float, seed: str | None = None) -> None:
+        self.tokens = tokens
+        self.access_token = tokens.access_token
+        self.deadline = deadline
+        self.seed = seed
+
+    @classmethod
+    def trusted(cls, tokens: TokenSet, margin: float, now: float, seed: str | None = None) -> CachedToken:
+        """``tokens`` trusted until their expiry minus the effective ``margin`` (``now``: wall clock)."""
+        return cls(tokens, time.monotonic() + tokens.trusted_for(margin, now), seed)
+
+    def expire(self) -> None:
+        """Stop trusting this token: the next ``get_access_token`` of every holder goes the full path."""
+        self.deadline = -math.inf
+
+    def __repr__(self) -> str:
+        return f"CachedToken(deadline={self.deadline!r})"

@@ -10,27 +10,33 @@ from __future__ import annotations
 import abc
 import asyncio
 import contextlib
+import hmac
+import math
 import threading
 from collections.abc import AsyncGenerator, AsyncIterator, Collection, Generator, Iterator
 from functools import cached_property
+from time import monotonic
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 import httpx
 from airflow.sdk import BaseHook
 
-from dropbox_box_provider.auth import flows, masking, services, transport
-from dropbox_box_provider.auth.config import AuthConfig, Service
+from dropbox_box_provider.auth import masking, services
 from dropbox_box_provider.auth.fields import CONN_TYPE_SERVICE
-from dropbox_box_provider.auth.manager import TokenManager
-from dropbox_box_provider.auth.tokens import TokenSet
 from dropbox_box_provider.errors import AuthConfigError, DropboxBoxError, InvalidArgument, TransportError
 from dropbox_box_provider.forms import connection_form_widgets, hook_field_behaviour
-from dropbox_box_provider.store.lease import LeaseSettings
-from dropbox_box_provider.store.urls import url_secrets
-from dropbox_box_provider.wording import duration
+from dropbox_box_provider.lazy import lazy_module
 
+# What a DAG file never uses while it is parsed loads with the first call (dropbox_box_provider/lazy.py).
 if TYPE_CHECKING:
+    from dropbox_box_provider.auth import flows, transport
+    from dropbox_box_provider.auth.config import AuthConfig, Service
+    from dropbox_box_provider.auth.manager import TokenManager
+    from dropbox_box_provider.auth.tokens import CachedToken, TokenSet
     from dropbox_box_provider.store.base import TokenStore
+else:
+    flows = lazy_module("dropbox_box_provider.auth.flows", globals())
+    transport = lazy_module("dropbox_box_provider.auth.transport", globals())
 
 # Dropbox 401 tags that a new token cannot cure (everything else on a 401 means "token not accepted").
 _NOT_TOKEN_PROBLEMS = frozenset(
@@ -70,7 +76,9 @@ def manager_for(store: TokenStore) -> TokenManager:
     with _MANAGERS_LOCK:
         manager = _MANAGERS.get(store.url)
         if manager is None or manager.store is not store:
+            from dropbox_box_provider.auth.manager import TokenManager
             from dropbox_box_provider.provider_config import lease_seconds
+            from dropbox_box_provider.store.lease import LeaseSettings
 
             lease = LeaseSettings(seconds=lease_seconds())
             manager = _MANAGERS[store.url] = TokenManager(store, lease=lease)
@@ -130,8 +138,11 @@ class BearerAuth(httpx.Auth):
                 yield request
 
     async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
-        """Async flow: the same sync TokenManager in a worker thread (one refresh implementation)."""
-        token = await asyncio.to_thread(self.hook.get_access_token)
+        """Async flow: the trusted cached token, else the same sync TokenManager in a worker thread (one
+        refresh implementation)."""
+        token = self.hook.cached_access_token()
+        if token is None:
+            token = await asyncio.to_thread(self.hook.get_access_token)
         request.headers["Authorization"] = f"Bearer {token}"
         response = yield request
         if response.status_code == 401:
@@ -188,6 +199,7 @@ class BaseOAuthHook(BaseHook, abc.ABC):
         self.retry_policy = retry_policy or transport.DEFAULT_RETRY_POLICY
         self.timeout = timeout or transport.DEFAULT_TIMEOUT
         self._auth_config: AuthConfig | None = None
+        self._cached_token: CachedToken | None = None
         self._client: httpx.Client | None = None
         self._content_client: httpx.Client | None = None
         self._async_client: httpx.AsyncClient | None = None
@@ -213,7 +225,9 @@ class BaseOAuthHook(BaseHook, abc.ABC):
     def get_auth_config(self) -> AuthConfig:
         """The connection's parsed auth fields (read once per hook); secrets are registered for masking."""
         if self._auth_config is None:
+            from dropbox_box_provider.auth.config import AuthConfig
             from dropbox_box_provider.provider_config import default_refresh_margin
+            from dropbox_box_provider.store.urls import url_secrets
 
             connection = self.get_connection(self.conn_id)
             self._check_conn_type(getattr(connection, "conn_type", None))
@@ -265,21 +279,52 @@ class BaseOAuthHook(BaseHook, abc.ABC):
                 self.conn_id,
             )
         if config.uses_static_token:  # used as given: no store, no key, no refresh
+            from dropbox_box_provider.auth.tokens import TokenSet
+
             return TokenSet(access_token=config.access_token or "")
         tokens = self.token_manager.get_valid_token(self.conn_id, config)
         mask_secrets(tokens.access_token, tokens.refresh_token)
         return tokens
 
     def get_access_token(self) -> str:
-        """A valid access token for this connection."""
-        return self.get_token_set().access_token
+        """A valid access token for this connection: while the cached one is trusted (until its expiry minus
+        the effective margin, unless a 401 or a refresh expired it) one monotonic compare, else the full
+        path through the token manager (store read, lease, refresh)."""
+        cached = self._cached_token
+        if cached is not None and monotonic() < cached.deadline:
+            return cached.access_token
+        return self._fetch_access_token()
+
+    def cached_access_token(self) -> str | None:
+        """The cached access token while it is trusted, else None (no I/O, no lock)."""
+        cached = self._cached_token
+        return cached.access_token if cached is not None and monotonic() < cached.deadline else None
+
+    def _fetch_access_token(self) -> str:
+        """The full path: a valid token from the manager, kept with its deadline for the next calls."""
+        config = self.get_auth_config()
+        if config.uses_static_token:
+            from dropbox_box_provider.auth.tokens import CachedToken
+
+            cached = CachedToken(self.get_token_set(), math.inf)  # used as given until it is replaced
+        else:
+            cached = self.token_manager.cached_token(self.conn_id, config)
+            mask_secrets(cached.tokens.access_token, cached.tokens.refresh_token)
+        self._cached_token = cached
+        return cached.access_token
 
     async def aget_access_token(self) -> str:
-        """Async twin of ``get_access_token`` (the sync manager in a worker thread)."""
-        return await asyncio.to_thread(self.get_access_token)
+        """Async twin of ``get_access_token`` (the trusted cached token, else the sync manager in a worker
+        thread)."""
+        cached = self.cached_access_token()
+        return cached if cached is not None else await asyncio.to_thread(self.get_access_token)
 
     def invalidate_token(self, access_token: str) -> None:
-        """After a 401: mark ``access_token`` expired so the next ``get_access_token`` refreshes."""
+        """After a 401: stop trusting ``access_token`` (in every hook of this connection) and mark it expired
+        in the store, so the next ``get_access_token`` uses a newer stored token or refreshes."""
+        cached = self._cached_token
+        if cached is not None and hmac.compare_digest(cached.access_token, access_token):
+            self._cached_token = None
         if self.get_auth_config().uses_static_token:
             return
         self.token_manager.invalidate(self.conn_id, access_token, self.get_auth_config())
@@ -475,6 +520,8 @@ class BaseOAuthHook(BaseHook, abc.ABC):
     def test_connection(self) -> tuple[bool, str]:
         """(ok, message) for the UI's Test button: who we are connected as and the token's expiry. Never
         raises; the message carries no secret."""
+        from dropbox_box_provider.wording import duration
+
         name = services.endpoints_for(self.service).display_name
         try:
             with transport.quick_answer():  # the Test button answers within seconds, DNS failures at once

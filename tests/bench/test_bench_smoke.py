@@ -98,10 +98,17 @@ def test_import_rows(smoke: dict) -> None:
     assert set(modules) == {
         "dropbox_box_provider.hooks.dropbox",
         "dropbox_box_provider.hooks.box",
+        "DAG file with asset watchers: Dropbox hook + every trigger module",
+        "DAG file with asset watchers: Box hook + every trigger module",
         "dropbox",
         "box_sdk_gen",
     }
-    assert all(r["ms"]["median"] > 0 for r in modules.values())
+    for row in modules.values():
+        assert row["ms"]["median"] > 0 and row["cached_ms"]["median"] > 0
+        assert row["process_ms"]["n"] == smoke["settings"]["import_repetitions"]
+    dag_file = modules["DAG file with asset watchers: Box hook + every trigger module"]["statement"]
+    assert "import dropbox_box_provider.triggers.files" in dag_file  # trigger modules are discovered
+    assert "import dropbox_box_provider.triggers.token" in dag_file
 
 
 def test_contention_single_flight_counts_and_waits(smoke: dict) -> None:

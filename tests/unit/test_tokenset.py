@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dropbox_box_provider.auth.tokens import TokenSet
+from dropbox_box_provider.auth.tokens import CachedToken, TokenSet
 
 NOW = 1_700_000_000.0
 
@@ -128,3 +129,29 @@ def test_the_refresh_margin_is_capped_at_half_the_lifetime() -> None:
     assert token.is_valid(3600, now=NOW + 1)  # a margin >= the lifetime no longer means "always due"
     assert not token.is_valid(3600, now=NOW + 1801)
     assert TokenSet(access_token="a", expires_at=NOW + 10).effective_margin(300) == 300  # lifetime unknown
+
+
+def test_trusted_for_is_expiry_minus_the_effective_margin() -> None:
+    token = TokenSet(access_token="a", expires_at=NOW + 3600, obtained_at=NOW)
+    assert token.trusted_for(300, now=NOW + 100) == 3600 - 100 - 300
+    assert token.trusted_for(3600, now=NOW) == 1800  # margin capped at half the lifetime
+    assert token.trusted_for(300, now=NOW + 3400) < 0  # already due
+    assert TokenSet(access_token="a").trusted_for(300, now=NOW) == math.inf  # no expiry
+
+
+@given(remaining=st.floats(-1e5, 1e5), margin=st.floats(0, 1e4))
+def test_trusted_until_the_moment_is_valid_turns_false(remaining: float, margin: float) -> None:
+    token = TokenSet(access_token="a", expires_at=NOW + remaining)
+    assert (token.trusted_for(margin, now=NOW) > 0) == token.is_valid(margin, now=NOW)
+
+
+def test_cached_token_deadline_is_on_the_monotonic_clock_and_expire_ends_it() -> None:
+    token = TokenSet(access_token="ACCESS-SECRET", expires_at=NOW + 3600, obtained_at=NOW)
+    before = time.monotonic()
+    cached = CachedToken.trusted(token, 300, now=NOW, seed="s")
+    after = time.monotonic()
+    assert before + 3300 <= cached.deadline <= after + 3300
+    assert cached.access_token == "ACCESS-SECRET" and cached.tokens is token and cached.seed == "s"
+    assert "SECRET" not in repr(cached)
+    cached.expire()
+    assert not time.monotonic() < cached.deadline

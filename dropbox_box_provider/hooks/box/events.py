@@ -15,10 +15,17 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
 
-from dropbox_box_provider.auth import transport
 from dropbox_box_provider.errors import InvalidArgument, ServiceError, TransportError
 from dropbox_box_provider.hooks.box.paths import entry_of, path_of
 from dropbox_box_provider.hooks.changes import Change, ChangeKind, ChangePage
+from dropbox_box_provider.lazy import lazy_module
+
+# Loaded with the first call, not while a DAG file is parsed (dropbox_box_provider/lazy.py).
+if TYPE_CHECKING:
+    from dropbox_box_provider.auth import transport
+else:
+    transport = lazy_module("dropbox_box_provider.auth.transport", globals())
+
 
 if TYPE_CHECKING:
     from collections.abc import Collection

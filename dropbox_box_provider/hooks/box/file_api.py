@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Any
 from dropbox_box_provider.auth.services import BOX
 from dropbox_box_provider.errors import InvalidArgument, NotFound
 from dropbox_box_provider.hooks.base import mask_secrets
-from dropbox_box_provider.hooks.box import download
 from dropbox_box_provider.hooks.box.paths import ROOT_ID, entry_of
 from dropbox_box_provider.hooks.file_api import (
     link_access,
@@ -20,6 +19,14 @@ from dropbox_box_provider.hooks.file_api import (
 )
 from dropbox_box_provider.hooks.files import RemoteEntry, RemoteVersion, SharedLinkAccess
 from dropbox_box_provider.hooks.matching import aware_time
+from dropbox_box_provider.lazy import lazy_module
+
+# Loaded with the first call, not while a DAG file is parsed (dropbox_box_provider/lazy.py).
+if TYPE_CHECKING:
+    from dropbox_box_provider.hooks.box import download
+else:
+    download = lazy_module("dropbox_box_provider.hooks.box.download", globals())
+
 
 if TYPE_CHECKING:
     from dropbox_box_provider.hooks.box.hook import BoxHook

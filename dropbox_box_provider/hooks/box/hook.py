@@ -16,12 +16,11 @@ import tempfile
 from collections.abc import AsyncIterator, Generator, Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any, ClassVar, TypeVar
+from typing import IO, TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import httpx
 
-from dropbox_box_provider.auth import services, transport
-from dropbox_box_provider.auth.config import Service
+from dropbox_box_provider.auth import services
 from dropbox_box_provider.auth.services import BOX
 from dropbox_box_provider.deprecation import warn_deprecated
 from dropbox_box_provider.errors import (
@@ -34,7 +33,7 @@ from dropbox_box_provider.errors import (
     ServiceError,
 )
 from dropbox_box_provider.hooks.base import BaseOAuthHook
-from dropbox_box_provider.hooks.box import download, file_api, paths, upload
+from dropbox_box_provider.hooks.box import file_api, paths
 from dropbox_box_provider.hooks.box.events import BoxEvents
 from dropbox_box_provider.hooks.box.paths import (
     ROOT,
@@ -55,6 +54,17 @@ from dropbox_box_provider.hooks.box.paths import (
 from dropbox_box_provider.hooks.files import RemoteEntry, RemoteFilesBase, RemoteVersion, SharedLinkAccess
 from dropbox_box_provider.hooks.matching import local_file
 from dropbox_box_provider.hooks.progress import TransferProgress
+from dropbox_box_provider.lazy import lazy_module
+
+# Loaded with the first call, not while a DAG file is parsed (dropbox_box_provider/lazy.py).
+if TYPE_CHECKING:
+    from dropbox_box_provider.auth import transport
+    from dropbox_box_provider.auth.config import Service
+    from dropbox_box_provider.hooks.box import download, upload
+else:
+    transport = lazy_module("dropbox_box_provider.auth.transport", globals())
+    download = lazy_module("dropbox_box_provider.hooks.box.download", globals())
+    upload = lazy_module("dropbox_box_provider.hooks.box.upload", globals())
 
 API = BOX.api_base
 LIST_LIMIT = 1000

@@ -10,13 +10,10 @@ import os
 from collections.abc import AsyncIterator, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import httpx
 
-from dropbox_box_provider.auth import transport
-from dropbox_box_provider.auth.backoff import BackoffGate, current_gate, shared_backoff
-from dropbox_box_provider.auth.config import Service
 from dropbox_box_provider.auth.services import DROPBOX, error_details
 from dropbox_box_provider.deprecation import warn_deprecated
 from dropbox_box_provider.errors import (
@@ -28,7 +25,7 @@ from dropbox_box_provider.errors import (
     ServiceError,
 )
 from dropbox_box_provider.hooks.base import BaseOAuthHook
-from dropbox_box_provider.hooks.dropbox import download, file_api, upload
+from dropbox_box_provider.hooks.dropbox import file_api, upload
 from dropbox_box_provider.hooks.dropbox.changes import DropboxChanges
 from dropbox_box_provider.hooks.dropbox.paths import (
     ROOT,
@@ -37,11 +34,22 @@ from dropbox_box_provider.hooks.dropbox.paths import (
     normalize_path,
     path_root_header,
 )
-from dropbox_box_provider.hooks.dropbox.stream import StreamingUpload
 from dropbox_box_provider.hooks.files import RemoteEntry, RemoteFilesBase, RemoteVersion, SharedLinkAccess
 from dropbox_box_provider.hooks.matching import local_file, relative_path
 from dropbox_box_provider.hooks.progress import DEFAULT_INTERVAL
+from dropbox_box_provider.lazy import lazy_module
 from dropbox_box_provider.lineage import report_upload
+
+# Loaded with the first call, not while a DAG file is parsed (dropbox_box_provider/lazy.py).
+if TYPE_CHECKING:
+    from dropbox_box_provider.auth import transport
+    from dropbox_box_provider.auth.config import Service
+    from dropbox_box_provider.hooks.dropbox import download, stream
+    from dropbox_box_provider.hooks.dropbox.stream import StreamingUpload
+else:
+    transport = lazy_module("dropbox_box_provider.auth.transport", globals())
+    download = lazy_module("dropbox_box_provider.hooks.dropbox.download", globals())
+    stream = lazy_module("dropbox_box_provider.hooks.dropbox.stream", globals())
 
 _RPC_HEADERS = {"Content-Type": "application/json"}
 
@@ -322,6 +330,8 @@ class DropboxHook(BaseOAuthHook, RemoteFilesBase, DropboxChanges):
         from dropbox_box_provider.hooks.files import active_limit
 
         limit = active_limit(max_active_transfers)
+        from dropbox_box_provider.auth.backoff import BackoffGate, current_gate, shared_backoff
+
         with shared_backoff(current_gate() or BackoffGate()):  # the commits share the uploads' back-off
             return self._upload_many(pairs, overwrite, limit, batch_size)
 
@@ -366,7 +376,7 @@ class DropboxHook(BaseOAuthHook, RemoteFilesBase, DropboxChanges):
     def open_upload(self, remote: str, overwrite: bool = False) -> StreamingUpload:
         """An upload fed piece by piece (multiples of 4 MiB, then ``finish(rest)``), content_hash verified:
         what fsspec writes use, so no whole file is held in memory or on disk."""
-        return StreamingUpload(self, normalize_path(remote), overwrite)
+        return stream.StreamingUpload(self, normalize_path(remote), overwrite)
 
     def mkdir(self, path: str, parents: bool = True, exist_ok: bool = True) -> RemoteEntry:
         """Create a folder (Dropbox creates missing parents; ``parents=False`` checks they exist first).
