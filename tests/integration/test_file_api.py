@@ -18,13 +18,12 @@ from dropbox_box_provider.errors import InvalidArgument, NotFound, PreconditionF
 from dropbox_box_provider.hooks.base import BaseOAuthHook
 from dropbox_box_provider.hooks.box import BoxHook
 from dropbox_box_provider.hooks.box import file_api as box_file_api
-from dropbox_box_provider.hooks.dropbox import DropboxHook
 from dropbox_box_provider.hooks.dropbox import file_api as dropbox_file_api
 from dropbox_box_provider.hooks.files import RemoteFiles, RemoteVersion
 from tests.fixtures.emulator import RunningEmulator
 from tests.helpers import box as box_helpers
-from tests.helpers import dropbox as dropbox_helpers
 from tests.helpers.dropbox import FAST
+from tests.helpers.hooks import service_hook
 
 
 @pytest.fixture(autouse=True)
@@ -41,13 +40,7 @@ def files(
     tmp_path: Path,
 ) -> Iterator[Any]:
     """A hook of either service, empty tree (a fresh emulator per test)."""
-    hook: BaseOAuthHook
-    if request.param == "dropbox":
-        dropbox_helpers.dropbox_connection(monkeypatch, fresh_emulator, tmp_path, "api_dropbox")
-        hook = DropboxHook("api_dropbox", retry_policy=FAST)
-    else:
-        box_helpers.box_oauth_connection(monkeypatch, fresh_emulator, tmp_path, "api_box")
-        hook = BoxHook("api_box", retry_policy=FAST)
+    hook = service_hook(request.param, monkeypatch, fresh_emulator, tmp_path, "api")
     yield hook
     hook.close()
 

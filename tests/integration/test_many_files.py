@@ -28,6 +28,7 @@ from tests.fixtures.emulator import RunningEmulator, wait_until
 from tests.helpers import box as box_helpers
 from tests.helpers import dropbox as dropbox_helpers
 from tests.helpers.dropbox import FAST
+from tests.helpers.hooks import service_hook
 
 UPLOAD_ROUTE = {"dropbox": "*/files/upload_session/start", "box": "*/2.0/files/content"}
 
@@ -45,13 +46,7 @@ def files(
     fresh_emulator: RunningEmulator,
     tmp_path: Path,
 ) -> Iterator[BaseOAuthHook]:
-    hook: BaseOAuthHook
-    if request.param == "dropbox":
-        dropbox_helpers.dropbox_connection(monkeypatch, fresh_emulator, tmp_path, "many_dropbox")
-        hook = DropboxHook("many_dropbox", retry_policy=FAST)
-    else:
-        box_helpers.box_oauth_connection(monkeypatch, fresh_emulator, tmp_path, "many_box")
-        hook = BoxHook("many_box", retry_policy=FAST)
+    hook = service_hook(request.param, monkeypatch, fresh_emulator, tmp_path, "many")
     yield hook
     hook.close()
 

@@ -36,7 +36,7 @@ from dropbox_box_provider.hooks.matching import find_files, safe_local_child
 from dropbox_box_provider.testing import EmulatedServices
 from tests.helpers import box as box_helpers
 from tests.helpers import dropbox as dropbox_helpers
-from tests.helpers.dropbox import FAST
+from tests.helpers.hooks import service_hook
 
 
 @pytest.fixture(autouse=True)
@@ -53,13 +53,7 @@ def files(
     tmp_path: Path,
 ) -> Iterator[BaseOAuthHook]:
     """A hook of either service, empty tree (a fresh emulator per test)."""
-    hook: BaseOAuthHook
-    if request.param == "dropbox":
-        dropbox_helpers.dropbox_connection(monkeypatch, emulated_services, tmp_path, "files_dropbox")
-        hook = DropboxHook("files_dropbox", retry_policy=FAST)
-    else:
-        box_helpers.box_oauth_connection(monkeypatch, emulated_services, tmp_path, "files_box")
-        hook = BoxHook("files_box", retry_policy=FAST)
+    hook = service_hook(request.param, monkeypatch, emulated_services, tmp_path, "files")
     yield hook
     hook.close()
 
