@@ -275,6 +275,24 @@ def get_current_account(caller: Caller, arg: Any, request: Request) -> Any:
     return data
 
 
+def folder_at(caller: Caller, request: Request, path: str, route: str) -> tuple[Caller, str, Node] | Response:
+    """The folder at ``path`` in the caller's namespace (with the caller and path it resolves to), or the
+    route error Dropbox answers: ``not_found``, ``malformed_path`` or ``not_folder``."""
+    _check_path(path, route, allow_root=True)
+    resolved = in_namespace(caller, emulator_state(request), path)
+    if resolved is None:
+        return dropbox_route_error("path", "not_found")
+    caller, path = resolved
+    node = lookup(caller.tree, path)
+    if node == "malformed":
+        return dropbox_route_error("path", "malformed_path")
+    if not isinstance(node, Node):
+        return dropbox_route_error("path", "not_found")
+    if not node.folder:
+        return dropbox_route_error("path", "not_folder")
+    return caller, path, node
+
+
 def list_folder(caller: Caller, arg: Any, request: Request) -> Any:
     """files/list_folder: a snapshot of the listing, paged by ``limit`` through cursors."""
     route = "files/list_folder"
@@ -285,18 +303,10 @@ def list_folder(caller: Caller, arg: Any, request: Request) -> Any:
         raise ApiError(
             dropbox_bad_request(route, f"request body: limit: {limit} is not within range [1, 2000]")
         )
-    _check_path(path, route, allow_root=True)
-    resolved = in_namespace(caller, emulator_state(request), path)
-    if resolved is None:
-        return dropbox_route_error("path", "not_found")
-    caller, path = resolved
-    node = lookup(caller.tree, path)
-    if node == "malformed":
-        return dropbox_route_error("path", "malformed_path")
-    if node is None or isinstance(node, str):
-        return dropbox_route_error("path", "not_found")
-    if not node.folder:
-        return dropbox_route_error("path", "not_folder")
+    found = folder_at(caller, request, path, route)
+    if not isinstance(found, tuple):
+        return found
+    caller, path, node = found
     children = node.walk() if recursive else sorted(node.children.values(), key=lambda n: n.name.lower())
     ids = [child.id for child in children]
     if recursive and node is not caller.tree.root:

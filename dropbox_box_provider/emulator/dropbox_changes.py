@@ -114,25 +114,17 @@ def continue_changes(caller: Caller, saved: dict[str, Any], request: Request) ->
 
 def get_latest_cursor(caller: Caller, arg: Any, request: Request) -> Any:
     """files/list_folder/get_latest_cursor: a cursor at "now" (the same arguments as list_folder)."""
-    from dropbox_box_provider.emulator.dropbox_api import _check_path, _field, in_namespace, lookup
+    from dropbox_box_provider.emulator.dropbox_api import _field, folder_at
 
     route = "files/list_folder/get_latest_cursor"
     path = _field(arg, "path", route)
     recursive = _field(arg, "recursive", route, False, bool)
     limit = _field(arg, "limit", route, 500, int)
-    _check_path(path, route, allow_root=True)
     state = emulator_state(request)
-    resolved = in_namespace(caller, state, path)
-    if resolved is None:
-        return dropbox_route_error("path", "not_found")
-    caller, path = resolved
-    node = lookup(caller.tree, path)
-    if node == "malformed":
-        return dropbox_route_error("path", "malformed_path")
-    if not isinstance(node, Node):
-        return dropbox_route_error("path", "not_found")
-    if not node.folder:
-        return dropbox_route_error("path", "not_folder")
+    found = folder_at(caller, request, path, route)
+    if not isinstance(found, tuple):
+        return found
+    caller, path, node = found
     record = {
         "tree": caller.tree_id,
         "ids": [],

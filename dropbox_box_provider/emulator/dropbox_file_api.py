@@ -19,8 +19,7 @@ from dropbox_box_provider.emulator.dropbox_api import (
     _field,
     _readable,
     _rpc,
-    in_namespace,
-    lookup,
+    folder_at,
     metadata,
 )
 from dropbox_box_provider.emulator.files import Node
@@ -53,18 +52,10 @@ def search(caller: Caller, arg: Any, request: Request) -> Any:
         raise ApiError(
             dropbox_bad_request(route, f"request body: options.max_results: {limit} is not within range")
         )
-    _check_path(path, route, allow_root=True)
-    resolved = in_namespace(caller, emulator_state(request), path)
-    if resolved is None:
-        return dropbox_route_error("path", "not_found")
-    caller, path = resolved
-    folder = lookup(caller.tree, path)
-    if folder == "malformed":
-        return dropbox_route_error("path", "malformed_path")
-    if not isinstance(folder, Node):
-        return dropbox_route_error("path", "not_found")
-    if not folder.folder:
-        return dropbox_route_error("path", "not_folder")
+    at = folder_at(caller, request, path, route)
+    if not isinstance(at, tuple):
+        return at
+    caller, path, folder = at
     words = query.lower().split()
     found = [node.id for node in folder.walk() if all(word in node.name.lower() for word in words)]
     return _search_page(caller, request, found, 0, limit)
