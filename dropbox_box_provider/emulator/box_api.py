@@ -23,7 +23,7 @@ from dropbox_box_provider.emulator.responses import (
     ApiError,
     box_error,
     box_not_found,
-    bytes_response,
+    download_link_response,
     json_response,
 )
 from dropbox_box_provider.emulator.state import BoxUploadSession, random_token
@@ -451,13 +451,8 @@ async def download_content(request: Request) -> Response:
     state = emulator_state(request)
     with state.lock:
         link = state.download_links.get(request.path_params["token"])
-    if link is None:
-        return Response(b"Not Found", status_code=404, media_type="text/plain")
-    name, content, expires_at = link
-    if time.time() >= expires_at:
-        return Response(b"Forbidden: the download link has expired", status_code=403, media_type="text/plain")
-    disposition = f"attachment; filename*=UTF-8''{name}".encode().decode("latin-1")
-    return bytes_response(content, request.headers.get("range"), {"Content-Disposition": disposition})
+    expired = Response(b"Forbidden: the download link has expired", status_code=403, media_type="text/plain")
+    return download_link_response(link, request.headers.get("range"), expired)
 
 
 async def _hashes(content: bytes) -> tuple[str, str]:

@@ -25,7 +25,7 @@ from dropbox_box_provider.emulator.dropbox_api import (
 from dropbox_box_provider.emulator.files import Node
 from dropbox_box_provider.emulator.responses import (
     ApiError,
-    bytes_response,
+    download_link_response,
     dropbox_bad_request,
     dropbox_error,
     dropbox_route_error,
@@ -129,13 +129,8 @@ async def temporary_link_content(request: Request) -> Response:
     state = emulator_state(request)
     with state.lock:
         link = state.download_links.get(request.path_params["token"])
-    if link is None:
-        return Response(b"Not Found", status_code=404, media_type="text/plain")
-    name, content, expires_at = link
-    if time.time() >= expires_at:
-        return Response(b"Gone: the temporary link expired", status_code=410, media_type="text/plain")
-    disposition = f"attachment; filename*=UTF-8''{name}".encode().decode("latin-1")
-    return bytes_response(content, request.headers.get("range"), {"Content-Disposition": disposition})
+    expired = Response(b"Gone: the temporary link expired", status_code=410, media_type="text/plain")
+    return download_link_response(link, request.headers.get("range"), expired)
 
 
 def list_revisions(caller: Caller, arg: Any, request: Request) -> Any:

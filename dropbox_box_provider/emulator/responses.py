@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import time
 from typing import Any
 
 from starlette.responses import Response
@@ -142,3 +143,16 @@ def bytes_response(
     return Response(
         content[start : end + 1], status_code=206, headers=base, media_type="application/octet-stream"
     )
+
+
+def download_link_response(
+    link: tuple[str, bytes, float] | None, range_header: str | None, expired: Response
+) -> Response:
+    """A download link's bytes (Range supported), 404 for an unknown link, ``expired`` once past its time."""
+    if link is None:
+        return Response(b"Not Found", status_code=404, media_type="text/plain")
+    name, content, expires_at = link
+    if time.time() >= expires_at:
+        return expired
+    disposition = f"attachment; filename*=UTF-8''{name}".encode().decode("latin-1")
+    return bytes_response(content, range_header, {"Content-Disposition": disposition})
