@@ -244,8 +244,8 @@ class TokenManager:
         if config.uses_static_token:
             return self._static_token(conn_id, config)
         entry = self._cache.get(conn_id)
-        if entry is not None and hmac.compare_digest(entry.tokens.access_token, access_token):
-            self._cache.pop(conn_id, None)
+        if entry is not None and hmac.compare_digest(entry.access_token, access_token):
+            self._drop(conn_id)
         known = _version(self.store.read(conn_id))
         return self._renew(
             conn_id, config, _seed_of(config), known, force=False, interactive=False, rejected=access_token
