@@ -174,7 +174,12 @@ def test_fault_storm(
     )
     dropbox_connection(monkeypatch, fresh_emulator, tmp_path, DROPBOX_CONN_ID, refresh_margin=1)
     authorize_into_store(fresh_emulator, store_url, key, CONN_ID, box_fields(fresh_emulator.url))
-    env = {f"AIRFLOW_CONN_{CONN_ID.upper()}": json.dumps(box_connection(fresh_emulator.url, store_url))}
+    # The key goes with the connection: the forkserver (shared by every test of this process) may have
+    # started under another test's environment.
+    env = {
+        f"AIRFLOW_CONN_{CONN_ID.upper()}": json.dumps(box_connection(fresh_emulator.url, store_url)),
+        "AIRFLOW__CORE__FERNET_KEY": key,
+    }
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     setup = BoxHook(CONN_ID)
