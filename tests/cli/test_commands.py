@@ -13,6 +13,7 @@ from dropbox_box_provider.store.factory import open_store
 from tests.cli.helpers import CliHome, consent, error_line, unique
 from tests.fixtures.airflow import AirflowEnv
 from tests.fixtures.emulator import RunningEmulator
+from tests.helpers.tokens import expire_stored
 
 pytestmark = pytest.mark.airflow
 
@@ -44,6 +45,9 @@ def test_web_mode_then_refresh_status_and_revoke(home: CliHome, emulator: Runnin
     assert row["expires_at"] > time.time() + 3000 and row["store"].endswith("oauth_tokens.db")
     assert row["has_refresh_token"] and row["refresh_issued_at"] <= time.time()
 
+    # A forced refresh within FORCE_REFRESH_REUSE_SECONDS of the exchange reuses its tokens (another worker
+    # "just refreshed"); with the token expired the refresh must call Box however fast the CLI starts.
+    expire_stored(open_store(str(home.store_path), home.key), "bx")
     refreshed = home.run("refresh", "bx")
     assert refreshed.returncode == 0 and "expires in" in refreshed.stderr
     second = home.stored_tokens("bx")
