@@ -20,17 +20,14 @@ from dropbox_box_provider.hooks.box.paths import entry_of, path_of
 from dropbox_box_provider.hooks.changes import Change, ChangeKind, ChangePage
 from dropbox_box_provider.lazy import lazy_module
 
-# Loaded with the first call, not while a DAG file is parsed (dropbox_box_provider/lazy.py).
-if TYPE_CHECKING:
-    from dropbox_box_provider.auth import transport
-else:
-    transport = lazy_module("dropbox_box_provider.auth.transport", globals())
-
-
+# ``transport`` loads with the first call, not while a DAG file is parsed (dropbox_box_provider/lazy.py).
 if TYPE_CHECKING:
     from collections.abc import Collection
 
+    from dropbox_box_provider.auth import transport
     from dropbox_box_provider.errors import DropboxBoxError
+else:
+    transport = lazy_module("dropbox_box_provider.auth.transport", globals())
 
 EVENTS_URL = "https://api.box.com/2.0/events"
 StreamType = Literal["all", "changes", "sync"]

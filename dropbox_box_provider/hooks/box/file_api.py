@@ -21,15 +21,12 @@ from dropbox_box_provider.hooks.files import RemoteEntry, RemoteVersion, SharedL
 from dropbox_box_provider.hooks.matching import aware_time
 from dropbox_box_provider.lazy import lazy_module
 
-# Loaded with the first call, not while a DAG file is parsed (dropbox_box_provider/lazy.py).
+# ``download`` loads with the first call, not while a DAG file is parsed (dropbox_box_provider/lazy.py).
 if TYPE_CHECKING:
     from dropbox_box_provider.hooks.box import download
+    from dropbox_box_provider.hooks.box.hook import BoxHook
 else:
     download = lazy_module("dropbox_box_provider.hooks.box.download", globals())
-
-
-if TYPE_CHECKING:
-    from dropbox_box_provider.hooks.box.hook import BoxHook
 
 API = BOX.api_base
 #: Results asked for per search page (Box allows up to 200) and the furthest offset Box accepts.

@@ -19,15 +19,12 @@ from dropbox_box_provider.hooks.changes import Change, ChangePage
 from dropbox_box_provider.hooks.dropbox.paths import entry_of, normalize_path
 from dropbox_box_provider.lazy import lazy_module
 
-# Loaded with the first call, not while a DAG file is parsed (dropbox_box_provider/lazy.py).
+# ``transport`` loads with the first call, not while a DAG file is parsed (dropbox_box_provider/lazy.py).
 if TYPE_CHECKING:
     from dropbox_box_provider.auth import transport
+    from dropbox_box_provider.errors import DropboxBoxError
 else:
     transport = lazy_module("dropbox_box_provider.auth.transport", globals())
-
-
-if TYPE_CHECKING:
-    from dropbox_box_provider.errors import DropboxBoxError
 
 NOTIFY_URL = "https://notify.dropboxapi.com/2/files/list_folder/longpoll"
 LONGPOLL_MIN, LONGPOLL_MAX = 30, 480
