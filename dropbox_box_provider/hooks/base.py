@@ -109,7 +109,8 @@ def token_metadata(
 
 
 class BearerAuth(httpx.Auth):
-    """Puts the hook's valid access token on each request; on a 401 invalidates it, refreshes, retries once.
+    """Puts the hook's valid access token on each request; on a 401 replaces it (one fenced renewal through
+    the store, shared by every worker that saw the same 401) and retries once.
 
     The request body is not buffered: uploads pass re-iterable streams so the one retry can resend them.
     """
@@ -117,14 +118,12 @@ class BearerAuth(httpx.Auth):
     def __init__(self, hook: BaseOAuthHook) -> None:
         self.hook = hook
 
-    def _should_retry(self, response: httpx.Response, token: str) -> bool:
+    def _should_retry(self, response: httpx.Response) -> bool:
+        """A 401 about the token (not about the app, the user or the path), on a token that can be renewed."""
         if response.status_code != 401 or self.hook.get_auth_config().uses_static_token:
             return False
         code = services.error_details(self.hook.service, response).code
-        if code is not None and code.split("/", 1)[0] in _NOT_TOKEN_PROBLEMS:
-            return False
-        self.hook.invalidate_token(token)
-        return True
+        return code is None or code.split("/", 1)[0] not in _NOT_TOKEN_PROBLEMS
 
     def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         """Sync flow: token from the TokenManager (which may refresh under its locks)."""
@@ -133,8 +132,9 @@ class BearerAuth(httpx.Auth):
         response = yield request
         if response.status_code == 401:
             response.read()
-            if self._should_retry(response, token):
-                request.headers["Authorization"] = f"Bearer {self.hook.get_access_token()}"
+            if self._should_retry(response):
+                fresh = self.hook.replace_rejected_token(token)
+                request.headers["Authorization"] = f"Bearer {fresh.access_token}"
                 yield request
 
     async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
@@ -147,9 +147,9 @@ class BearerAuth(httpx.Auth):
         response = yield request
         if response.status_code == 401:
             await response.aread()
-            if await asyncio.to_thread(self._should_retry, response, token):
-                fresh = await asyncio.to_thread(self.hook.get_access_token)
-                request.headers["Authorization"] = f"Bearer {fresh}"
+            if await asyncio.to_thread(self._should_retry, response):
+                fresh = await asyncio.to_thread(self.hook.replace_rejected_token, token)
+                request.headers["Authorization"] = f"Bearer {fresh.access_token}"
                 yield request
 
 
@@ -318,6 +318,17 @@ class BaseOAuthHook(BaseHook, abc.ABC):
         thread)."""
         cached = self.cached_access_token()
         return cached if cached is not None else await asyncio.to_thread(self.get_access_token)
+
+    def replace_rejected_token(self, access_token: str) -> TokenSet:
+        """After a 401: tokens other than ``access_token``. The token manager renews them only if the store
+        still holds the refused one (else another worker already did), in one fenced store write."""
+        config = self.get_auth_config()
+        if config.uses_static_token:
+            return self.get_token_set()
+        self._cached_token = None
+        tokens = self.token_manager.replace_rejected(self.conn_id, config, access_token)
+        mask_secrets(tokens.access_token, tokens.refresh_token)
+        return tokens
 
     def invalidate_token(self, access_token: str) -> None:
         """After a 401: stop trusting ``access_token`` (in every hook of this connection) and mark it expired

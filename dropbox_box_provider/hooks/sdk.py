@@ -65,13 +65,9 @@ class HookTokenSource:
 
     def renew(self) -> TokenSet:
         """A token other than the one this thread last sent (the service refused it)."""
-        from dropbox_box_provider.hooks.base import mask_secrets
-
         sent = self.last_sent()
-        config = self.hook.get_auth_config()
-        if sent is None or config.uses_static_token:
+        if sent is None:
             return self.token_set()
-        tokens = self.hook.token_manager.replace_rejected(self.hook.conn_id, config, sent)
-        mask_secrets(tokens.access_token, tokens.refresh_token)
+        tokens = self.hook.replace_rejected_token(sent)
         self._sent.token = tokens.access_token
         return tokens

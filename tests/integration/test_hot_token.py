@@ -118,6 +118,26 @@ def test_token_replaced_and_revoked_elsewhere_is_dropped_on_first_401(
     assert fresh_emulator.client.stats()["dropbox"]["routes"][ACCOUNT_ROUTE].get("401") == statuses.get("401")
 
 
+def test_a_401_on_the_stored_token_renews_it_with_one_store_write(
+    monkeypatch: pytest.MonkeyPatch, fresh_emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    """The service refuses the token the store still holds: one refresh, one fenced write (the record's
+    version moves by one), and the retried call succeeds with the new token."""
+    dropbox_connection(monkeypatch, fresh_emulator, tmp_path, "dbx_refused")
+    hook = DropboxHook("dbx_refused")
+    stale = hook.get_access_token()
+    before = hook.token_store.read("dbx_refused")
+    assert before is not None
+    refreshed_before = refreshes(fresh_emulator)
+    assert fresh_emulator.client.expire_access_tokens(token=stale) == 1
+
+    assert hook.get_current_account()["account_id"] == seed.DEMO_DROPBOX_ACCOUNT_ID
+    after = hook.token_store.read("dbx_refused")
+    assert after is not None and after.version == before.version + 1
+    assert refreshes(fresh_emulator) == refreshed_before + 1
+    assert hook.get_access_token() != stale
+
+
 def test_forced_refresh_in_this_process_moves_every_hook_to_the_new_token(
     monkeypatch: pytest.MonkeyPatch, fresh_emulator: RunningEmulator, tmp_path: Path
 ) -> None:
