@@ -4,14 +4,14 @@
 
 Three figures per row, each from fresh interpreters, rows interleaved within every repetition:
 
-- ``ms``: ``-X importtime``, with no bytecode cache (every module compiled from source, as this checkout
-  runs): the sum of the cumulative times of the top-level imports after a marker printed once the baseline
-  was imported;
-- ``process_ms``: whole-process wall time of baseline + statement minus that of the baseline alone, run
-  just before it, no bytecode cache (on a busy machine this figure is noise: Airflow's own import takes
-  seconds);
-- ``cached_ms``: ``-X importtime`` with a warm bytecode cache (what an installed wheel pays: pip compiles
-  ``.pyc`` files at install time).
+- ``ms``: ``-X importtime`` with no bytecode cache (every module compiled from source: the first import after
+  an install that compiled no ``.pyc``): the sum of the cumulative times of the top-level imports after a
+  marker printed once the baseline was imported;
+- ``cached_ms``: the same with a warm bytecode cache (what a DAG-parsing process pays on a deployed worker:
+  pip compiles ``.pyc`` files at install time, and Python writes them on first import otherwise);
+- ``process_ms``: whole-process wall time of baseline + statement minus that of the baseline alone, warm
+  bytecode cache, the two runs back to back in alternating order (startup, teardown and everything the
+  import tree does not show). Without the cache Airflow's own compilation (seconds) drowned the effect.
 
 The baseline is ``import airflow.sdk``; for the DAG-file rows it also holds ``Asset``, ``AssetWatcher`` and
 ``airflow.triggers.base``, which Airflow itself imports to validate any asset watcher's trigger.
@@ -103,11 +103,20 @@ def import_ms(case: ImportCase, pycache: str | None = None) -> float:
     return parse_after_marker(result.stderr)
 
 
-def process_s(code: str) -> float:
-    """Wall seconds of a fresh interpreter running ``code`` (no bytecode cache)."""
+def process_s(code: str, pycache: str | None = None) -> float:
+    """Wall seconds of a fresh interpreter running ``code``."""
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-c", code], capture_output=True, check=True, env=_env(None))
+    subprocess.run([sys.executable, "-c", code], capture_output=True, check=True, env=_env(pycache))
     return time.perf_counter() - started
+
+
+def process_ms(case: ImportCase, pycache: str, statement_first: bool) -> float:
+    """Whole-process ms ``case`` adds: baseline + statement minus the baseline alone, run back to back (the
+    order alternates between repetitions, so a load change between the two runs cancels out in the median)."""
+    whole = f"{case.baseline}; {case.statement}"
+    order = [whole, case.baseline] if statement_first else [case.baseline, whole]
+    seconds = {code: process_s(code, pycache) for code in order}
+    return (seconds[whole] - seconds[case.baseline]) * 1000
 
 
 def parse_after_marker(stderr: str) -> float:
@@ -135,13 +144,12 @@ def run(settings: Settings, **_: Any) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-pycache-") as pycache:
         for case in measured:  # fill the bytecode cache (and let Airflow set up its home once)
             import_ms(case, pycache)
-        for _rep in range(settings.import_repetitions):
+        for rep in range(settings.import_repetitions):
             for case in measured:
                 values[case.module]["ms"].append(import_ms(case))
-                # Paired with its own baseline run, so load drift between cases cancels out.
-                alone = process_s(case.baseline)
-                whole = process_s(f"{case.baseline}; {case.statement}")
-                values[case.module]["process_ms"].append((whole - alone) * 1000)
+                values[case.module]["process_ms"].append(
+                    process_ms(case, pycache, statement_first=rep % 2 == 1)
+                )
                 values[case.module]["cached_ms"].append(import_ms(case, pycache))
     rows: list[dict[str, Any]] = [
         {
