@@ -62,10 +62,10 @@ def download_url(hook: BoxHook, real_url: str) -> str:
 
 def declared_total(response: httpx.Response) -> int | None:
     """The file's whole size as the download answer states it: ``Content-Range``'s total on a 206, else
-    ``Content-Length`` on a 200; None when it states none."""
+    ``Content-Length`` on a 200 sent as is (not compressed); None when it states none."""
     if response.status_code == 206:
         total = response.headers.get("content-range", "").rpartition("/")[2]
-    elif response.status_code == 200:
+    elif response.status_code == 200 and response.headers.get("content-encoding", "identity") == "identity":
         total = response.headers.get("content-length", "")
     else:
         return None

@@ -63,7 +63,7 @@ def stage(hook: DropboxHook, index: int, source: str, path: str) -> _Staged:
     """Send a file's bytes in one closed session (content_hash computed while sending, when verifying)."""
     size = os.path.getsize(source)
     verifying = hook.verify_checksums
-    body = FileSlice(source, 0, size, size, hashing=verifying)
+    body = FileSlice(source, 0, size, size, hash_blocks=verifying)
     response = hook.request(
         "POST",
         f"{DROPBOX.content_base}/files/upload_session/start",

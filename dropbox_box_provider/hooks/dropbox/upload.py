@@ -60,7 +60,7 @@ class FileSlice:
 
     Each iteration (a retry resends it) records the SHA-256 of every 4 MiB content-hash block that lies
     wholly inside the slice (or ends the file), so the upload's content_hash costs no second read; with
-    ``hashing`` false nothing is hashed.
+    ``hash_blocks`` false nothing is hashed.
     """
 
     def __init__(  # noqa: PLR0917
@@ -70,14 +70,14 @@ class FileSlice:
         length: int,
         file_size: int,
         progress: TransferProgress | None = None,
-        hashing: bool = True,
+        hash_blocks: bool = True,
     ) -> None:
         self.path = path
         self.start = start
         self.end = start + length
         self.file_size = file_size
         self.progress = progress
-        self.hashing = hashing
+        self.hash_blocks = hash_blocks
         self.block_digests: dict[int, bytes] = {}
 
     def __len__(self) -> int:
@@ -93,7 +93,7 @@ class FileSlice:
         with open(self.path, "rb") as source, SerialWorker(len(self) >= OVERLAP_THRESHOLD) as hashing:
             source.seek(position)
             while position < self.end:
-                if self.hashing and position % DROPBOX_BLOCK_SIZE == 0:
+                if self.hash_blocks and position % DROPBOX_BLOCK_SIZE == 0:
                     block = hashlib.sha256()
                 size = min(READ_SIZE, self.end - position, DROPBOX_BLOCK_SIZE - position % DROPBOX_BLOCK_SIZE)
                 data = source.read(size)
@@ -155,7 +155,7 @@ def upload_local(
     progress = TransferProgress(f"upload {source} -> {path}", size, interval=progress_interval)
     verifying = hook.verify_checksums
     if size <= single_request_limit:
-        body = FileSlice(source, 0, size, size, progress, hashing=verifying)
+        body = FileSlice(source, 0, size, size, progress, hash_blocks=verifying)
         response = hook.request(
             "POST",
             f"{DROPBOX.content_base}/files/upload",
@@ -193,7 +193,7 @@ class _Session:
 
     def piece(self, offset: int, length: int, progress: TransferProgress | None) -> FileSlice:
         """The body of ``length`` bytes from ``offset``, hashed while sent when the hook verifies."""
-        return FileSlice(self.source, offset, length, self.size, progress, hashing=self.hashing)
+        return FileSlice(self.source, offset, length, self.size, progress, hash_blocks=self.hashing)
 
     def accept(self, piece: FileSlice, upto: int) -> None:
         """Keep the block digests of ``piece`` that Dropbox has received (up to byte ``upto``)."""
