@@ -1,6 +1,7 @@
-"""Scenario 3: uploads and downloads (many 1 MiB files, one large file) through the provider's hooks, the
-official SDKs, raw httpx streaming and (downloads) curl: MB/s, ratios to the fastest other client, and peak
-RSS growth.
+"""Scenario 3: uploads and downloads (many 1 MiB files, one large file) through the provider's hooks (as
+configured by default, and with ``verify_checksums=False``: the others verify no checksum), the official
+SDKs, raw httpx streaming and (downloads) curl: MB/s, ratios to the fastest other client (one that is not a
+provider hook), and peak RSS growth.
 
 Each (service, client, op) runs in a child process of its own (``python -m bench.transfers``, spoken to
 in JSON lines on stdin/stdout, so tokens never reach argv) so ``resource.getrusage`` reports that client's
@@ -35,7 +36,11 @@ MiB = 1024 * 1024
 DROPBOX_SINGLE_LIMIT = 150 * MiB
 DROPBOX_CHUNK = 32 * MiB
 BOX_CHUNKED_THRESHOLD = 20_000_000
-CLIENTS = ("provider hooks", "official SDK", "raw httpx")
+HOOKS = "provider hooks"
+HOOKS_NO_CHECKSUMS = "provider hooks, no checksums"  # a hook built with verify_checksums=False
+#: The provider's own clients: compared with the others, never one of the "fastest other" clients.
+HOOK_CLIENTS = (HOOKS, HOOKS_NO_CHECKSUMS)
+CLIENTS = (*HOOK_CLIENTS, "official SDK", "raw httpx")
 CURL = "curl"  # downloads only: a C client's reference, when the curl binary is installed
 
 
@@ -175,17 +180,22 @@ class Raw:
 # ---------------------------------------------------------------------------------------------- child process
 
 
+def _verify_checksums(client: str) -> bool | None:
+    """The hook's ``verify_checksums``: the connection's default (on), or off for the no-checksums client."""
+    return False if client == HOOKS_NO_CHECKSUMS else None
+
+
 def _uploader(spec: dict[str, Any]) -> Any:
     """(local, remote_name) -> remote ref, for the spec's service and client."""
     service, client, url = spec["service"], spec["client"], spec["emulator_url"]
-    if client == "provider hooks":
+    if client in HOOK_CLIENTS:
         from bench import connections
 
         connections.set_connection(spec["conn_id"], spec["conn_json"])
         if service == "dropbox":
             from dropbox_box_provider.hooks.dropbox import DropboxHook
 
-            dropbox_hook = DropboxHook(spec["conn_id"])
+            dropbox_hook = DropboxHook(spec["conn_id"], verify_checksums=_verify_checksums(client))
 
             def hook_dropbox(local: Path, name: str) -> str:
                 dropbox_hook.upload_file(local, f"/bench/{name}", mode="overwrite")
@@ -194,7 +204,7 @@ def _uploader(spec: dict[str, Any]) -> Any:
             return hook_dropbox
         from dropbox_box_provider.hooks.box import BoxHook
 
-        box_hook = BoxHook(spec["conn_id"])
+        box_hook = BoxHook(spec["conn_id"], verify_checksums=_verify_checksums(client))
         return lambda local, name: str(box_hook.upload_file(local, "0", name=name)["id"])
     if client == "official SDK":
         from bench import sdks
@@ -280,17 +290,17 @@ def _curl_downloader(spec: dict[str, Any]) -> Any:
 def _downloader(spec: dict[str, Any]) -> Any:
     """(remote ref, local) -> None, for the spec's service and client."""
     service, client, url = spec["service"], spec["client"], spec["emulator_url"]
-    if client == "provider hooks":
+    if client in HOOK_CLIENTS:
         from bench import connections
 
         connections.set_connection(spec["conn_id"], spec["conn_json"])
         if service == "dropbox":
             from dropbox_box_provider.hooks.dropbox import DropboxHook
 
-            return DropboxHook(spec["conn_id"]).download_file
+            return DropboxHook(spec["conn_id"], verify_checksums=_verify_checksums(client)).download_file
         from dropbox_box_provider.hooks.box import BoxHook
 
-        return BoxHook(spec["conn_id"]).download_file
+        return BoxHook(spec["conn_id"], verify_checksums=_verify_checksums(client)).download_file
     if client == "official SDK":
         from bench import sdks
 
@@ -461,7 +471,7 @@ def _spec(service: str, op: str, client: str, sizes: Any, emulator: Any, workdir
         "grant": connections.raw_grant(service, emulator),
         "scratch": str(workdir / f"scratch-{uuid.uuid4().hex[:8]}"),
     }
-    if client == "provider hooks":
+    if client in HOOK_CLIENTS:
         conn_id = f"bench_transfer_{uuid.uuid4().hex[:8]}"
         store = f"sqlite:///{workdir / f'{conn_id}.db'}"
         conn_json = connections.connection_json(service, emulator.url, store)
@@ -551,7 +561,7 @@ def run(settings: Any, *, emulator: Any, workdir: Path, **_: Any) -> dict[str, A
                 size = sum(Path(p).stat().st_size for p in files)
                 times = seconds[label]
                 medians = {c: statistics.median(size / s for s in t) for c, t in times.items()}
-                others = [c for c in times if c != "provider hooks"]
+                others = [c for c in times if c not in HOOK_CLIENTS]
                 fastest = max(others, key=lambda c: medians[c])
                 for client, values in times.items():
                     growth = (rss.get(client) or {}).get(label)
@@ -565,7 +575,7 @@ def run(settings: Any, *, emulator: Any, workdir: Path, **_: Any) -> dict[str, A
                         "peak_rss_growth_mib": None if growth is None else round(max(0.0, growth), 1),
                         "ratio_to_raw": summarize(_ratios(values, times["raw httpx"]), "x"),
                     }
-                    if client == "provider hooks":
+                    if client in HOOK_CLIENTS:
                         row["fastest_other"] = fastest
                         row["ratio_to_fastest"] = summarize(_ratios(values, times[fastest]), "x")
                         if CURL in times:

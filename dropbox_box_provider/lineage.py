@@ -183,9 +183,13 @@ def report_download(hook: Any, remote_path: str, local: str | os.PathLike[str]) 
 
 
 def _remote_uri(hook: Any, remote: Any) -> str | None:
-    """The canonical URI of a hook's remote argument (an ``id:`` reference is looked up: its path)."""
+    """The canonical URI of a hook's remote argument (an ``id:`` reference is looked up: its path; a listed
+    ``RemoteEntry`` carries its path)."""
     if not isinstance(remote, str):
-        return None
+        listed = getattr(remote, "path", None)
+        if not isinstance(listed, str) or not listed:
+            return None
+        return canonical_uri(hook.service, hook.conn_id, listed)
     path = hook.info(remote).path if remote.startswith("id:") else remote
     return canonical_uri(hook.service, hook.conn_id, path)
 

@@ -34,13 +34,16 @@ AccessType = Literal["offline", "online"]
 DEFAULT_CALLBACK_URL = "http://localhost:33333"
 DEFAULT_REFRESH_MARGIN = 300
 
+#: Extras whose value is ``true``/``false`` (a JSON boolean is accepted too).
+_BOOLEAN_FIELDS = frozenset({"allow_insecure_endpoint", "verify_checksums"})
 _OLD_FORM_PREFIX = re.compile(r"^extra__.+?__", re.IGNORECASE)
 _JSON_CERT_TYPES = ("JSONFILE", "JSONBLOB")
 
 
 @dataclass(frozen=True)
 class AuthConfig:
-    """Every auth field of a Dropbox or Box connection; secrets are excluded from the repr.
+    """Every field of a Dropbox or Box connection (auth, plus ``verify_checksums`` for transfers); secrets are
+    excluded from the repr.
 
     Parsing and validation (canonical names, reference-connector aliases, one AuthConfigError
     listing every problem) live in ``from_mapping`` / ``from_connection``.
@@ -71,6 +74,7 @@ class AuthConfig:
     select_user: str | None = None
     path_root: str | None = None
     refresh_margin: int = DEFAULT_REFRESH_MARGIN
+    verify_checksums: bool = True
 
     def __repr__(self) -> str:
         """Show the non-secret fields; URLs lose any password they carry (e.g. a PostgreSQL store URL)."""
@@ -379,7 +383,7 @@ class _Parser:
                 return tuple(s for v in value for s in v.replace(",", " ").split())
             self.problems.append(f"{source}: scopes must be a space-separated string or a list of strings")
             return None
-        if spec.name == "allow_insecure_endpoint" and isinstance(value, bool):
+        if spec.name in _BOOLEAN_FIELDS and isinstance(value, bool):
             return "true" if value else "false"
         if isinstance(value, bool) or not isinstance(value, str | int):
             shown = "a secret value" if spec.secret else _show(value)
@@ -484,6 +488,7 @@ class _Parser:
             select_user=v.get("select_user"),
             path_root=v.get("path_root"),
             refresh_margin=v.get("refresh_margin", default_margin),
+            verify_checksums=v.get("verify_checksums") != "false",
         )
 
     def _check_services(self, service: Service) -> None:

@@ -22,6 +22,17 @@ CONN_TYPE_SERVICE: dict[str, str] = {"dropbox": "dropbox", "box_oauth": "box"}
 SERVICE_CONN_TYPE: dict[str, str] = {"dropbox": "dropbox", "box": "box_oauth"}
 
 
+#: Other spellings of a true/false extra's two values.
+BOOLEAN_ALIASES: tuple[tuple[str, str], ...] = (
+    ("no", "false"),
+    ("0", "false"),
+    ("off", "false"),
+    ("yes", "true"),
+    ("1", "true"),
+    ("on", "true"),
+)
+
+
 @dataclass(frozen=True)
 class FieldSpec:
     """One connection field: canonical name, how the UI shows it, which services use it, its aliases.
@@ -244,14 +255,17 @@ FIELD_SPECS: tuple[FieldSpec, ...] = (
         "true: accept an http:// Host other than 127.0.0.1/::1/localhost, sending tokens and the client "
         "secret in clear text (a warning is logged). Default false.",
         enum=("false", "true"),
-        value_aliases=(
-            ("no", "false"),
-            ("0", "false"),
-            ("off", "false"),
-            ("yes", "true"),
-            ("1", "true"),
-            ("on", "true"),
-        ),
+        value_aliases=BOOLEAN_ALIASES,
+    ),
+    FieldSpec(
+        "verify_checksums",
+        "Verify checksums",
+        "true (default): every upload and download is checked against the service's checksum (Dropbox "
+        "content_hash, Box SHA-1), which costs CPU time. false: skip the checks the service does not "
+        "require; sizes are still checked, but corruption that keeps the size goes unnoticed.",
+        enum=("true", "false"),
+        value_aliases=BOOLEAN_ALIASES,
+        unset_label="(default: true)",
     ),
 )
 

@@ -174,6 +174,9 @@ class _AsyncStreamingSender:
 class BaseOAuthHook(BaseHook, abc.ABC):
     """One Dropbox or Box connection: validated auth fields, always-valid tokens, HTTP with retries.
 
+    ``verify_checksums`` (None: the connection's ``verify_checksums`` extra, true by default) decides whether
+    transfers are checked against the service's checksum; see ``verify_checksums`` below.
+
     Subclasses set ``service``, ``conn_type``, ``default_conn_name`` and ``hook_name``, and implement
     ``act_as_headers`` and ``describe_account``.
     """
@@ -192,12 +195,19 @@ class BaseOAuthHook(BaseHook, abc.ABC):
         *,
         retry_policy: transport.RetryPolicy | None = None,
         timeout: httpx.Timeout | None = None,
+        verify_checksums: bool | None = None,
         **conn_id_keyword: str | None,
     ) -> None:
         super().__init__()
         self.conn_id = self._conn_id_from(conn_id, conn_id_keyword) or self.default_conn_name
         self.retry_policy = retry_policy or transport.DEFAULT_RETRY_POLICY
         self.timeout = timeout or transport.DEFAULT_TIMEOUT
+        if verify_checksums is not None and not isinstance(verify_checksums, bool):
+            raise InvalidArgument(
+                f"verify_checksums must be True, False or None (the connection's setting), got "
+                f"{verify_checksums!r}"
+            )
+        self._verify_checksums = verify_checksums
         self._auth_config: AuthConfig | None = None
         self._cached_token: CachedToken | None = None
         self._client: httpx.Client | None = None
@@ -240,6 +250,17 @@ class BaseOAuthHook(BaseHook, abc.ABC):
             mask_secrets(*secrets)
             self._auth_config = config
         return self._auth_config
+
+    @property
+    def verify_checksums(self) -> bool:
+        """True (the default) when transfers are checked against the service's checksum (Dropbox
+        content_hash, Box SHA-1): the hook's ``verify_checksums=`` when given, else the connection's extra.
+
+        False skips the hashing the service does not require, saving its CPU time: sizes are still checked
+        (a short download raises), but corruption that keeps the size goes unnoticed."""
+        if self._verify_checksums is not None:
+            return self._verify_checksums
+        return self.get_auth_config().verify_checksums
 
     def _check_conn_type(self, conn_type: str | None) -> None:
         """A connection of the other service's type fails here, naming the type and the right hook."""

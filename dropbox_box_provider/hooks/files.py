@@ -148,12 +148,16 @@ class RemoteFiles(Protocol):
         """Upload a local file to ``remote`` (``.../`` means into that folder under the local name)."""
         ...
 
-    def download_file(self, remote: str, local: str | os.PathLike[str], version: str | None = None) -> Path:
-        """Download atomically to ``local`` (``version``: an id from ``versions``), checksum verified."""
+    def download_file(
+        self, remote: str | RemoteEntry, local: str | os.PathLike[str], version: str | None = None
+    ) -> Path:
+        """Download atomically to ``local`` (``version``: an id from ``versions``), size checked and,
+        unless the hook's ``verify_checksums`` is off, checksum verified. ``remote`` may be an entry from
+        ``list``: what it carries spares a metadata request where the service needs one (Box)."""
         ...
 
     def read_bytes(self, remote: str) -> bytes:
-        """A small file's content, checksum verified."""
+        """A small file's content, checksum verified (unless ``verify_checksums`` is off)."""
         ...
 
     def write_bytes(self, remote: str, data: bytes, overwrite: bool = False) -> RemoteEntry:
@@ -227,9 +231,13 @@ class RemoteFiles(Protocol):
         ...
 
     def download_files(
-        self, pairs: Sequence[tuple[str, str | os.PathLike[str]]], *, max_active_transfers: int | None = None
+        self,
+        pairs: Sequence[tuple[str | RemoteEntry, str | os.PathLike[str]]],
+        *,
+        max_active_transfers: int | None = None,
     ) -> builtins.list[Path]:
-        """``download_file`` for each ``(remote, local)`` pair, several at once; paths in ``pairs`` order."""
+        """``download_file`` for each ``(remote, local)`` pair, several at once; paths in ``pairs`` order.
+        Pass the entries of ``list`` as ``remote`` to spare a metadata request per file (Box)."""
         ...
 
 
@@ -331,10 +339,14 @@ class RemoteFilesBase(abc.ABC):
         return map_bounded(lambda pair: upload(pair[0], pair[1], overwrite), tuple(pairs), limit)
 
     def download_files(
-        self, pairs: Sequence[tuple[str, str | os.PathLike[str]]], *, max_active_transfers: int | None = None
+        self,
+        pairs: Sequence[tuple[str | RemoteEntry, str | os.PathLike[str]]],
+        *,
+        max_active_transfers: int | None = None,
     ) -> builtins.list[Path]:
         """Download each ``(remote, local)`` pair as ``download_file`` would, up to
-        ``max_active_transfers`` (default 4) at once; the local paths in ``pairs`` order."""
+        ``max_active_transfers`` (default 4) at once; the local paths in ``pairs`` order. A ``remote`` that
+        is an entry from ``list`` spares Box a metadata request per file."""
         from dropbox_box_provider.hooks.parallel import map_bounded
 
         download = self.download_file  # type: ignore[attr-defined]

@@ -18,10 +18,10 @@ if TYPE_CHECKING:
 SUMMARY_KEYS = ("id", "name", "size", "sha1", "modified_at")
 
 
-def _hook(conn_id: str) -> BoxHook:
+def _hook(conn_id: str, verify_checksums: bool | None = None) -> BoxHook:
     from dropbox_box_provider.hooks.box import BoxHook
 
-    return BoxHook(conn_id)
+    return BoxHook(conn_id, verify_checksums=verify_checksums)
 
 
 class BoxUploadOperator(RemoteUploadOperator):
@@ -52,7 +52,7 @@ class BoxUploadOperator(RemoteUploadOperator):
         super().__init__(conn_id=conn_id, remote_path=remote_path, **kwargs)
 
     def get_hook(self) -> BoxHook:
-        return _hook(self.conn_id)
+        return _hook(self.conn_id, self.verify_checksums)
 
     def names_a_folder(self, remote: str) -> bool:
         """A trailing ``/`` or a Box folder id (digits, or ``id:<digits>``)."""
@@ -81,7 +81,7 @@ class BoxDownloadOperator(RemoteDownloadOperator):
         super().__init__(conn_id=conn_id, remote_path=remote_path, **kwargs)
 
     def get_hook(self) -> BoxHook:
-        return _hook(self.conn_id)
+        return _hook(self.conn_id, self.verify_checksums)
 
 
 class BoxCopyOperator(RemoteCopyOperator):

@@ -15,10 +15,10 @@ if TYPE_CHECKING:
 SUMMARY_KEYS = ("name", "path_display", "id", "size", "server_modified", "content_hash")
 
 
-def _hook(conn_id: str) -> DropboxHook:
+def _hook(conn_id: str, verify_checksums: bool | None = None) -> DropboxHook:
     from dropbox_box_provider.hooks.dropbox import DropboxHook
 
-    return DropboxHook(conn_id)
+    return DropboxHook(conn_id, verify_checksums=verify_checksums)
 
 
 class DropboxUploadOperator(RemoteUploadOperator):
@@ -37,7 +37,7 @@ class DropboxUploadOperator(RemoteUploadOperator):
         super().__init__(conn_id=conn_id, **kwargs)
 
     def get_hook(self) -> DropboxHook:
-        return _hook(self.conn_id)
+        return _hook(self.conn_id, self.verify_checksums)
 
 
 class DropboxDownloadOperator(RemoteDownloadOperator):
@@ -50,7 +50,7 @@ class DropboxDownloadOperator(RemoteDownloadOperator):
         super().__init__(conn_id=conn_id, **kwargs)
 
     def get_hook(self) -> DropboxHook:
-        return _hook(self.conn_id)
+        return _hook(self.conn_id, self.verify_checksums)
 
 
 class DropboxCopyOperator(RemoteCopyOperator):

@@ -55,7 +55,9 @@ class RemoteToRemoteOperator(BaseOperator, abc.ABC):
     max_active_transfers``, 4). ``modified_after`` keeps only newer files; an existing
     destination with the same content is skipped, one with different content is replaced when
     ``overwrite`` (a new Box version / Dropbox revision) and fails otherwise. No match fails the task
-    unless ``allow_empty``. Returns one summary per file: source, destination, size, hash, ``action``."""
+    unless ``allow_empty``. Returns one summary per file: source, destination, size, hash, ``action``.
+    ``verify_checksums`` (default: each connection's extra, true) False skips the checksum work neither
+    service requires, on both sides (sizes are still checked)."""
 
     template_fields: Sequence[str] = (
         "source_path",
@@ -79,10 +81,12 @@ class RemoteToRemoteOperator(BaseOperator, abc.ABC):
         overwrite: bool = True,
         allow_empty: bool = False,
         max_active_transfers: int | None = None,
+        verify_checksums: bool | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.max_active_transfers = max_active_transfers
+        self.verify_checksums = verify_checksums
         self.source_path = source_path
         self.dest_folder = dest_folder
         self.source_conn_id = source_conn_id
@@ -132,7 +136,7 @@ class RemoteToRemoteOperator(BaseOperator, abc.ABC):
             existing = None
         # The temporary file is no asset: the transfer is reported once, below, remote to remote.
         with tempfile.TemporaryDirectory(prefix="remote-transfer-") as spool, reported_elsewhere():
-            local = source.download_file(entry.ref, Path(spool) / "content")
+            local = source.download_file(entry, Path(spool) / "content")
             if existing is not None and file_hash(local, existing.hash_algorithm) == existing.content_hash:
                 action, written = "unchanged", existing
             else:
@@ -187,12 +191,12 @@ class DropboxToBoxOperator(RemoteToRemoteOperator):
     def source_hook(self) -> RemoteFiles:
         from dropbox_box_provider.hooks.dropbox import DropboxHook
 
-        return DropboxHook(self.source_conn_id)
+        return DropboxHook(self.source_conn_id, verify_checksums=self.verify_checksums)
 
     def dest_hook(self) -> RemoteFiles:
         from dropbox_box_provider.hooks.box import BoxHook
 
-        return BoxHook(self.dest_conn_id)
+        return BoxHook(self.dest_conn_id, verify_checksums=self.verify_checksums)
 
 
 class BoxToDropboxOperator(RemoteToRemoteOperator):
@@ -221,12 +225,12 @@ class BoxToDropboxOperator(RemoteToRemoteOperator):
     def source_hook(self) -> RemoteFiles:
         from dropbox_box_provider.hooks.box import BoxHook
 
-        return BoxHook(self.source_conn_id)
+        return BoxHook(self.source_conn_id, verify_checksums=self.verify_checksums)
 
     def dest_hook(self) -> RemoteFiles:
         from dropbox_box_provider.hooks.dropbox import DropboxHook
 
-        return DropboxHook(self.dest_conn_id)
+        return DropboxHook(self.dest_conn_id, verify_checksums=self.verify_checksums)
 
 
 __all__ = ["BoxToDropboxOperator", "DropboxToBoxOperator", "RemoteToRemoteOperator"]

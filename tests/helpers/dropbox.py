@@ -88,6 +88,7 @@ class ProxyRule:
 
     path: str
     cut_after: int | None = None  # relay this many response body bytes, then abort the connection
+    close_after: int | None = None  # relay this many response body bytes, then close cleanly (a short body)
     lose_response: bool = False  # forward the request, then close without answering
     corrupt_request: bool = False  # flip the first byte of the request body
     corrupt_response: bool = False  # flip the first byte of the response body
@@ -101,6 +102,8 @@ class FaultProxy:
     upstream: tuple[str, int]
     rules: list[ProxyRule] = field(default_factory=list)
     applied: list[str] = field(default_factory=list)
+    #: (method, path, header lines) of every request relayed, in arrival order.
+    seen: list[tuple[str, str, list[str]]] = field(default_factory=list)
     url: str = ""
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -129,6 +132,8 @@ class FaultProxy:
             length = next(
                 (int(h.split(":", 1)[1]) for h in headers if h.lower().startswith("content-length:")), 0
             )
+            with self._lock:
+                self.seen.append((lines[0].split(" ")[0], path, headers))
             rule = self._take(path)
             with socket.create_connection(self.upstream) as upstream:
                 upstream.sendall(
@@ -162,13 +167,15 @@ class FaultProxy:
         client.sendall(b"\r\n".join([*head_lines, b"Connection: close"]) + b"\r\n\r\n")
         sent = 0
         flip = rule is not None and rule.corrupt_response
+        limit = None if rule is None else rule.cut_after if rule.cut_after is not None else rule.close_after
         while True:
             if flip and body:
                 body, flip = bytes([body[0] ^ 0xFF]) + body[1:], False
-            if rule is not None and rule.cut_after is not None:
-                allowed = rule.cut_after - sent
+            if rule is not None and limit is not None:
+                allowed = limit - sent
                 if allowed <= 0:
-                    _abort(client)
+                    if rule.cut_after is not None:
+                        _abort(client)
                     return
                 body = body[:allowed]
             if body:

@@ -57,6 +57,7 @@ def test_defaults_of_a_minimal_dropbox_connection() -> None:
     )
     assert config.is_pkce and config.effective_callback_url == DEFAULT_CALLBACK_URL
     assert config.conn_type == "dropbox" and config.scope_string is None
+    assert config.verify_checksums is True  # checksums are verified unless a connection says otherwise
 
 
 @pytest.mark.parametrize(
@@ -81,6 +82,14 @@ def test_defaults_of_a_minimal_dropbox_connection() -> None:
         ("refresh_margin", "60", "refresh_margin", 60),
         ("Refresh_Margin", 0, "refresh_margin", 0),
         ("refresh_margin", 120.0, "refresh_margin", 120),
+        ("verify_checksums", "false", "verify_checksums", False),
+        ("Verify_Checksums", "FALSE", "verify_checksums", False),
+        ("verify_checksums", False, "verify_checksums", False),
+        ("verify_checksums", "off", "verify_checksums", False),
+        ("extra__dropbox__verify_checksums", "no", "verify_checksums", False),
+        ("verify_checksums", "true", "verify_checksums", True),
+        ("verify_checksums", True, "verify_checksums", True),
+        ("verify_checksums", "", "verify_checksums", True),  # the form's empty field: the default
     ],
 )
 def test_dropbox_aliases(alias: str, value: Any, attribute: str, expected: Any) -> None:
@@ -247,6 +256,12 @@ def test_unknown_key_names_the_closest_known_one() -> None:
     assert "did you mean 'OAuthRefreshToken'?" in one_problem(
         "dropbox", {**DROPBOX_BASE, "OAuthRefreshTkn": "x"}
     )
+    assert one_problem("box", {**DROPBOX_BASE, "verify_checksum": False}) == (
+        "unknown field 'verify_checksum'; did you mean 'verify_checksums'?"
+    )
+    assert "did you mean 'verify_checksums'?" in one_problem(
+        "dropbox", {**DROPBOX_BASE, "verifyChecksums": "false"}
+    )
     message = one_problem("dropbox", {**DROPBOX_BASE, "zzzz": 1})
     assert message.startswith("unknown field 'zzzz'; remove it or use one of: auth_scheme, callback_url")
 
@@ -257,6 +272,7 @@ def test_unknown_key_names_the_closest_known_one() -> None:
         ("auth_scheme", "password", "oauth, jwt, ccg, static (also accepted: oauthjwt)"),
         ("initiate_oauth", "ALWAYS", "GETANDREFRESH, REFRESH, OFF"),
         ("access_type", "forever", "offline, online"),
+        ("verify_checksums", "maybe", "true, false (also accepted: no, 0, off, yes, 1, on)"),
     ],
 )
 def test_wrong_enum_value_lists_the_allowed_ones(key: str, value: str, allowed: str) -> None:
@@ -537,6 +553,8 @@ json_values = st.recursive(
             "PEMKEY_BLOB",
             "offline",
             "300",
+            "false",
+            "true",
         ]
     ),
     lambda children: (

@@ -1,8 +1,10 @@
 """Box downloads: Box answers 302 to a pre-signed URL; the bytes are streamed with Range resumes after a
-break, a fresh link is asked for when the old one expired, and the SHA-1 is checked."""
+break, a fresh link is asked for when the old one expired, the size is checked, and the SHA-1 unless the
+hook's ``verify_checksums`` is off."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import time
 from typing import IO, TYPE_CHECKING, Any
@@ -17,6 +19,7 @@ from dropbox_box_provider.hooks.hashing import OverlappedHash
 
 if TYPE_CHECKING:
     from dropbox_box_provider.hooks.box.hook import BoxHook
+    from dropbox_box_provider.hooks.progress import TransferProgress
 
 API = BOX.api_base
 # Downloads may answer 202 + Retry-After while Box prepares the file.
@@ -57,17 +60,36 @@ def download_url(hook: BoxHook, real_url: str) -> str:
     return real_url
 
 
+def declared_total(response: httpx.Response) -> int | None:
+    """The file's whole size as the download answer states it: ``Content-Range``'s total on a 206, else
+    ``Content-Length`` on a 200 sent as is (not compressed); None when it states none."""
+    if response.status_code == 206:
+        total = response.headers.get("content-range", "").rpartition("/")[2]
+    elif response.status_code == 200 and response.headers.get("content-encoding", "identity") == "identity":
+        total = response.headers.get("content-length", "")
+    else:
+        return None
+    return int(total) if total.isascii() and total.isdigit() else None
+
+
 def fetch_into(hook: BoxHook, info: dict[str, Any], handle: IO[bytes], version: str | None = None) -> None:
     """Stream a file's (or its ``version``'s) bytes into ``handle``, resuming with Range after a broken
-    link; SHA-1 checked.
+    link; the size is checked (a download that ends short resumes, then fails), and the SHA-1 when the hook
+    verifies checksums and ``info`` carries one.
 
-    The download URL is pre-signed, so it is fetched without the bearer token (as box-sdk-gen's HTTP
-    stack does when the redirect leaves api.box.com).
+    ``info`` is Box's file object, or only ``{"id": ...}`` (then the size comes from the download answer's
+    Content-Length). The download URL is pre-signed, so it is fetched without the bearer token (as
+    box-sdk-gen's HTTP stack does when the redirect leaves api.box.com).
     """
-    file_id, name, size = str(info["id"]), str(info.get("name")), int(info.get("size") or 0)
+    file_id = str(info["id"])
+    name = str(info.get("name") or f"id:{file_id}")
+    listed = info.get("size")
+    size: int | None = listed if isinstance(listed, int) and not isinstance(listed, bool) else None
+    verifying = hook.verify_checksums and bool(info.get("sha1"))
+    digest = OverlappedHash(hashlib.sha1(usedforsecurity=False), size) if verifying else None
     policy = hook.retry_policy
-    progress = hook.progress("download", name, size)
-    with OverlappedHash(hashlib.sha1(usedforsecurity=False), size) as digest:
+    progress: TransferProgress | None = None
+    with digest or contextlib.nullcontext():
         written = 0
         location: str | None = None
         start = time.monotonic()
@@ -87,9 +109,11 @@ def fetch_into(hook: BoxHook, info: dict[str, Any], handle: IO[bytes], version: 
                     if status in (200, 206) and written and not resumed:
                         handle.seek(0)  # the server sent the whole file (or another range): start over
                         handle.truncate()
-                        digest.restart(hashlib.sha1(usedforsecurity=False))
+                        if digest is not None:
+                            digest.restart(hashlib.sha1(usedforsecurity=False))
                         written = 0
-                        progress.reset_to(0)
+                        if progress is not None:
+                            progress.reset_to(0)
                     if status in (403, 404, 410):
                         location = None  # the pre-signed link expired: ask Box for a new one
                         raise httpx.ReadError(f"the download link answered HTTP {status}")
@@ -100,30 +124,36 @@ def fetch_into(hook: BoxHook, info: dict[str, Any], handle: IO[bytes], version: 
                             raise services.error_from_response("box", response, hook.conn_id)
                         time.sleep(delay)
                         continue
+                    size = declared_total(response) or size
+                    if progress is None:
+                        progress = hook.progress("download", name, size or 0)
                     # The transport's own chunks (1 MiB): a chunk size here would re-chunk in Python.
                     for block in response.iter_bytes():
                         handle.write(block)
-                        digest.update(block)
+                        if digest is not None:
+                            digest.update(block)
                         written += len(block)
                         progress.update(len(block))
-                if written < size:
+                if size is not None and written < size:
                     raise httpx.ReadError(f"the download ended after {written} of {size} bytes")
                 break
             except httpx.TransportError as exc:
                 delay = policy.next_delay(attempt, exc, time.monotonic() - start)
                 if delay is None:
+                    of = f" of {size}" if size is not None else ""
                     raise TransportError(
                         f"downloading Box file {name!r} ({file_id}) failed after {attempt} attempt(s) at "
-                        f"{written} of {size} bytes ({type(exc).__name__}); nothing was written to the "
+                        f"{written}{of} bytes ({type(exc).__name__}); nothing was written to the "
                         "destination. Run the task again",
                         code="download_failed",
                     ) from exc
                 hook.log.warning("Box download of %r interrupted (%s); resuming in %.2f s", name, exc, delay)
                 time.sleep(delay)
-        actual = digest.hexdigest()
-    progress.finish()
+        actual = digest.hexdigest() if digest is not None else None
+    if progress is not None:
+        progress.finish()
     expected = info.get("sha1")
-    if expected and actual != expected:
+    if actual is not None and actual != expected:
         raise ChecksumMismatch(
             f"the downloaded bytes of {name!r} have SHA-1 {actual} but Box lists {expected}; "
             "nothing was written to the destination. Download it again"

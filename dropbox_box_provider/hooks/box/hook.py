@@ -25,6 +25,7 @@ from dropbox_box_provider.auth.services import BOX
 from dropbox_box_provider.deprecation import warn_deprecated
 from dropbox_box_provider.errors import (
     AlreadyExists,
+    ChecksumMismatch,
     DropboxBoxError,
     InvalidArgument,
     InvalidRemotePath,
@@ -89,9 +90,16 @@ class BoxHook(BaseOAuthHook, RemoteFilesBase, BoxEvents):
         as_user: str | None = None,
         retry_policy: transport.RetryPolicy | None = None,
         timeout: httpx.Timeout | None = None,
+        verify_checksums: bool | None = None,
         **conn_id_keyword: str | None,
     ) -> None:
-        super().__init__(conn_id, retry_policy=retry_policy, timeout=timeout, **conn_id_keyword)
+        super().__init__(
+            conn_id,
+            retry_policy=retry_policy,
+            timeout=timeout,
+            verify_checksums=verify_checksums,
+            **conn_id_keyword,
+        )
         self._as_user_override = as_user
         self._paths = PathCache()
         self._download_client: httpx.Client | None = None
@@ -189,7 +197,7 @@ class BoxHook(BaseOAuthHook, RemoteFilesBase, BoxEvents):
             self._download_client.close()
             self._download_client = None
 
-    def progress(self, action: str, name: str, size: int) -> TransferProgress:
+    def progress(self, action: str, name: str, size: int | None) -> TransferProgress:
         """Progress logging of one transfer."""
         return TransferProgress(f"Box {action} of {name!r}", size, logger=log)
 
@@ -330,8 +338,8 @@ class BoxHook(BaseOAuthHook, RemoteFilesBase, BoxEvents):
                 answer = await self._acall(step)
 
     def read_bytes(self, remote: str) -> bytes:
-        """A small file's content in memory (SHA-1 checked)."""
-        info = self._object(remote, "file")
+        """A small file's content in memory (SHA-1 checked when the hook verifies checksums)."""
+        info, _ = self._download_info(remote, None)
         buffer = io.BytesIO()
         download.fetch_into(self, info, buffer)
         return buffer.getvalue()
@@ -340,26 +348,64 @@ class BoxHook(BaseOAuthHook, RemoteFilesBase, BoxEvents):
         """Bytes ``start`` to ``end`` (exclusive) of a file, one ranged request (no checksum: a part)."""
         return download.read_range(self, self.get_item_id(remote), start, end)
 
-    def download_file(self, remote: str, local: str | os.PathLike[str], version: str | None = None) -> Path:
-        """Download a file to ``local`` atomically: streamed into a temp file beside it, SHA-1 checked, then
-        renamed; on any failure no file (partial or temp) is left behind. ``version`` is a file version id
-        from ``versions()``. Returns ``local`` as a Path."""
+    def download_file(
+        self, remote: str | RemoteEntry, local: str | os.PathLike[str], version: str | None = None
+    ) -> Path:
+        """Download a file to ``local`` atomically: streamed into a temp file beside it, its size and (unless
+        ``verify_checksums`` is off) SHA-1 checked, then renamed; on any failure no file (partial or temp) is
+        left behind. ``version`` is a file version id from ``versions()``. Returns ``local`` as a Path.
+
+        ``remote`` may be an entry from ``list()``: its listed size and SHA-1 are used, so no request for
+        the file's metadata is made (a file changed since it was listed is fetched again, as it is now).
+        Without checksums an id (``id:123``) needs no metadata either: the size comes with the bytes."""
         target = Path(local)
         if target.is_dir():
             raise IsADirectoryError(f"{str(target)!r} is a directory; give the destination file's path")
         target.parent.mkdir(parents=True, exist_ok=True)
-        info = self._object(remote, "file")
-        if version is not None:
-            info = file_api.version_info(self, info, str(version))
+        info, listed = self._download_info(remote, version)
         fd, temp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
         try:
             with os.fdopen(fd, "wb") as handle:
-                download.fetch_into(self, info, handle, version)
+                try:
+                    download.fetch_into(self, info, handle, version)
+                except ChecksumMismatch:
+                    current = self._object(f"id:{info['id']}", "file") if listed else info
+                    if current.get("sha1") == info.get("sha1"):
+                        raise
+                    handle.seek(0)  # changed since it was listed: fetch it as it is now
+                    handle.truncate()
+                    download.fetch_into(self, current, handle)
             os.replace(temp_name, target)
         except BaseException:
             Path(temp_name).unlink(missing_ok=True)
             raise
         return target
+
+    def _download_info(self, remote: str | RemoteEntry, version: str | None) -> tuple[dict[str, Any], bool]:
+        """(the file object ``fetch_into`` needs, whether it came from a listing). Metadata is asked for
+        only when it is needed: never for a listed entry, nor for an id when checksums are not verified."""
+        if isinstance(remote, RemoteEntry):
+            listed = self._listed_info(remote) if version is None else None
+            if listed is not None:
+                return listed, True
+            remote = remote.ref
+        if version is None and not self.verify_checksums and (file_id := item_id_of(remote)) is not None:
+            return {"id": file_id}, False
+        info = self._object(remote, "file")
+        if version is not None:
+            info = file_api.version_info(self, info, str(version))
+        return info, False
+
+    def _listed_info(self, entry: RemoteEntry) -> dict[str, Any] | None:
+        """What a listed file's entry tells a download (id, name, and size and SHA-1 when verifying), or None
+        when it lacks what is needed (a folder, or an entry without the listing's size and SHA-1)."""
+        if not entry.is_file or item_id_of(entry.ref) is None:
+            return None
+        if not self.verify_checksums:
+            return {"id": entry.id, "name": entry.name}
+        if entry.size is None or not entry.content_hash or entry.hash_algorithm != "sha1":
+            return None
+        return {"id": entry.id, "name": entry.name, "size": entry.size, "sha1": entry.content_hash}
 
     # ------------------------------------------------------------------ RemoteFiles: folders and deletion
 
@@ -494,7 +540,8 @@ class BoxHook(BaseOAuthHook, RemoteFilesBase, BoxEvents):
         **deprecated: Any,
     ) -> RemoteEntry:
         """Upload a local file to ``remote`` (the file's full path; ``.../`` means into that folder under the
-        local name; missing folders are created). The SHA-1 Box stores is checked. An existing file with
+        local name; missing folders are created). The SHA-1 Box stores is checked (unless
+        ``verify_checksums`` is off: a file below 20 MB is then not hashed at all). An existing file with
         the same content is not a conflict; different content needs ``overwrite`` (a new version).
 
         ``etag`` (from ``RemoteEntry.etag``) uploads a new version only over that version of the existing

@@ -1,5 +1,9 @@
 """Box uploads: multipart below 20 MB, an upload session (parts with SHA-1 digests, commit) above; the
-SHA-1 Box stores is checked against the local one. A name conflict comes back as ``{"conflict": item}``."""
+SHA-1 Box stores is checked against the local one. A name conflict comes back as ``{"conflict": item}``.
+
+With the hook's ``verify_checksums`` off, a multipart upload computes no SHA-1 and sends no ``Content-MD5``
+(Box does not require it); an upload session still does, since Box requires its part and commit digests.
+"""
 
 from __future__ import annotations
 
@@ -131,8 +135,9 @@ def multipart_upload(  # noqa: PLR0917
     file_id: str | None,
     if_match: str | None = None,
 ) -> dict[str, Any]:
-    """One multipart request (attributes part first, as Box requires)."""
-    sha1 = file_sha1(handle)
+    """One multipart request (attributes part first, as Box requires); the local SHA-1 is sent as
+    ``Content-MD5`` (Box refuses a mismatch) and checked against Box's, unless the hook skips checksums."""
+    sha1 = file_sha1(handle) if hook.verify_checksums else None
     attributes: dict[str, Any] = {"name": name}
     if file_id is None:
         attributes["parent"] = {"id": folder_id}
@@ -146,7 +151,7 @@ def multipart_upload(  # noqa: PLR0917
         url,
         data={"attributes": json.dumps(attributes)},
         files={"file": (name, handle, "application/octet-stream")},
-        headers={"Content-MD5": sha1, **_if_match(if_match)},
+        headers={**({"Content-MD5": sha1} if sha1 else {}), **_if_match(if_match)},
         expected=(201, 409),
     )
     if response.status_code == 409:
@@ -171,8 +176,8 @@ def _check_sha1(name: str, entry: dict[str, Any], sha1: str, status: int | None)
         )
 
 
-def checked_entry(response: httpx.Response, sha1: str, name: str) -> dict[str, Any]:
-    """The file object of an upload answer, its SHA-1 checked."""
+def checked_entry(response: httpx.Response, sha1: str | None, name: str) -> dict[str, Any]:
+    """The file object of an upload answer, its SHA-1 checked against ``sha1`` (None: not checked)."""
     body = response.json()
     entries = body.get("entries") if isinstance(body, dict) else None
     if not entries or not isinstance(entries[0], dict):
@@ -182,7 +187,8 @@ def checked_entry(response: httpx.Response, sha1: str, name: str) -> dict[str, A
             "malformed_response",
         )
     entry: dict[str, Any] = entries[0]
-    _check_sha1(name, entry, sha1, response.status_code)
+    if sha1 is not None:
+        _check_sha1(name, entry, sha1, response.status_code)
     return entry
 
 

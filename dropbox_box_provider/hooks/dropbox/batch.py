@@ -4,6 +4,7 @@ at a time), then one ``upload_session/finish_batch_v2`` commits up to 1,000 of t
 Committing one file at a time from several workers is what earns Dropbox's ``too_many_write_operations``;
 a batch is one write for the whole namespace. A resent batch whose first answer was lost finds its sessions
 gone (``lookup_failed/not_found``): a file already at its path with the local content_hash counts as done.
+With the hook's ``verify_checksums`` off, no content_hash is computed unless that rare case needs it.
 """
 
 from __future__ import annotations
@@ -49,13 +50,20 @@ class _Staged:
     path: str
     size: int
     session_id: str
-    content_hash: str
+    content_hash: str | None  # None: the hook does not verify checksums
+
+    def local_content_hash(self) -> str:
+        """The local file's content_hash: the one computed while sending, else read from disk now."""
+        if self.content_hash is None:
+            self.content_hash = local_hash(self.source, self.size, {})
+        return self.content_hash
 
 
 def stage(hook: DropboxHook, index: int, source: str, path: str) -> _Staged:
-    """Send a file's bytes in one closed session (content_hash computed while sending)."""
+    """Send a file's bytes in one closed session (content_hash computed while sending, when verifying)."""
     size = os.path.getsize(source)
-    body = FileSlice(source, 0, size, size)
+    verifying = hook.verify_checksums
+    body = FileSlice(source, 0, size, size, hash_blocks=verifying)
     response = hook.request(
         "POST",
         f"{DROPBOX.content_base}/files/upload_session/start",
@@ -63,7 +71,8 @@ def stage(hook: DropboxHook, index: int, source: str, path: str) -> _Staged:
         headers={**content_headers({"close": True}), "Content-Length": str(size)},
     )
     session_id = str(response.json()["session_id"])
-    return _Staged(index, source, path, size, session_id, local_hash(source, size, dict(body.block_digests)))
+    content_hash = local_hash(source, size, dict(body.block_digests)) if verifying else None
+    return _Staged(index, source, path, size, session_id, content_hash)
 
 
 def _failure_tags(failure: Any) -> list[str]:
@@ -170,7 +179,7 @@ class BatchCommit:
         return again
 
     def _landed(self, item: _Staged, metadata: dict[str, Any]) -> None:
-        if metadata.get("content_hash") != item.content_hash:
+        if item.content_hash is not None and metadata.get("content_hash") != item.content_hash:
             self.errors[item.index] = ChecksumMismatch(
                 f"Dropbox stored {item.path!r} with content_hash {metadata.get('content_hash')!r} but the "
                 f"local data hashes to {item.content_hash!r}: upload it again"
@@ -184,7 +193,7 @@ class BatchCommit:
             metadata = self.hook.rpc("files/get_metadata", {"path": item.path})
         except NotFound:
             metadata = None
-        if isinstance(metadata, dict) and metadata.get("content_hash") == item.content_hash:
+        if isinstance(metadata, dict) and metadata.get("content_hash") == item.local_content_hash():
             self.results[item.index] = metadata
             return
         try:

@@ -1,4 +1,5 @@
-"""Dropbox downloads: streamed into a temporary file beside the target, content_hash checked, renamed."""
+"""Dropbox downloads: streamed into a temporary file beside the target, size and content_hash checked (the
+hash unless the hook's ``verify_checksums`` is off), renamed."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import httpx
 
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
 
 
 def read_small(hook: DropboxHook, path: str) -> bytes:
-    """A small file's content in memory, content_hash checked."""
+    """A small file's content in memory, content_hash checked (when the hook verifies checksums)."""
     with hook.stream(
         "POST",
         f"{DROPBOX.content_base}/files/download",
@@ -33,8 +34,15 @@ def read_small(hook: DropboxHook, path: str) -> bytes:
             data = response.read()
         except httpx.HTTPError as exc:
             raise hook.read_error(exc, f"download of {path}", 0) from exc
-        expected = json.loads(response.headers.get("Dropbox-API-Result", "{}")).get("content_hash")
-    if expected and dropbox_content_hash(data) != expected:
+        metadata = json.loads(response.headers.get("Dropbox-API-Result", "{}"))
+    size = metadata.get("size")
+    if isinstance(size, int) and len(data) != size:
+        raise TransportError(
+            f"download of {path!r} ended after {len(data)} of {size} bytes; nothing was kept. Run again",
+            code="interrupted",
+        )
+    expected = metadata.get("content_hash")
+    if expected and hook.verify_checksums and dropbox_content_hash(data) != expected:
         raise ChecksumMismatch(f"download of {path!r}: content_hash differs; nothing was kept. Run again")
     return data
 
@@ -42,9 +50,9 @@ def read_small(hook: DropboxHook, path: str) -> bytes:
 def download_to(
     hook: DropboxHook, path: str, destination: Path, *, progress_interval: float = DEFAULT_INTERVAL
 ) -> dict[str, Any]:
-    """Download to ``destination`` through a temporary file beside it, verify the content_hash, then rename
-    atomically; on any failure the temporary file is removed and ``destination`` is untouched. Returns the
-    file's metadata."""
+    """Download to ``destination`` through a temporary file beside it, check its size and (when the hook
+    verifies checksums) its content_hash, then rename atomically; on any failure the temporary file is removed
+    and ``destination`` is untouched. Returns the file's metadata."""
     handle, temp_name = tempfile.mkstemp(
         dir=destination.parent, prefix=f".{destination.name}.", suffix=".part"
     )
@@ -58,30 +66,19 @@ def download_to(
             ) as response,
         ):
             metadata: dict[str, Any] = json.loads(response.headers.get("Dropbox-API-Result", "{}"))
-            total = metadata.get("size")
-            progress = TransferProgress(
-                f"download {path} -> {destination}",
-                total if isinstance(total, int) else None,
-                interval=progress_interval,
-            )
-            with OverlappedHash(DropboxContentHasher(), total if isinstance(total, int) else None) as hasher:
-                try:
-                    # The transport's own chunks (1 MiB): a chunk size here would re-chunk in Python.
-                    for chunk in response.iter_bytes():
-                        target.write(chunk)
-                        hasher.update(chunk)
-                        progress.update(len(chunk))
-                except httpx.HTTPError as exc:
-                    raise hook.read_error(exc, f"download of {path!r}", progress.done) from exc
-                digest = hasher.hexdigest()
-        if isinstance(total, int) and progress.done != total:
+            size = metadata.get("size")
+            total = size if isinstance(size, int) else None
+            label = f"download {path} -> {destination}"
+            progress = TransferProgress(label, total, interval=progress_interval)
+            digest = _stream_into(hook, response, target, progress, path)
+        if total is not None and progress.done != total:
             raise TransportError(
                 f"download of {path!r} ended after {progress.done} of {total} bytes; nothing was kept. "
                 "Run the task again",
                 code="interrupted",
             )
         expected = metadata.get("content_hash")
-        if expected and digest != expected:
+        if expected and digest is not None and digest != expected:
             raise ChecksumMismatch(
                 f"download of {path!r} does not match Dropbox's content_hash (corrupted in transit); nothing "
                 "was kept. Run the task again"
@@ -93,6 +90,28 @@ def download_to(
         raise
     progress.finish()
     return metadata
+
+
+def _stream_into(
+    hook: DropboxHook,
+    response: httpx.Response,
+    target: IO[bytes],
+    progress: TransferProgress,
+    path: str,
+) -> str | None:
+    """Write the response body to ``target``; its content_hash when the hook verifies checksums, else None."""
+    verifying = hook.verify_checksums
+    with OverlappedHash(DropboxContentHasher(), progress.total) as hasher:
+        try:
+            # The transport's own chunks (1 MiB): a chunk size here would re-chunk in Python.
+            for chunk in response.iter_bytes():
+                target.write(chunk)
+                if verifying:
+                    hasher.update(chunk)
+                progress.update(len(chunk))
+        except httpx.HTTPError as exc:
+            raise hook.read_error(exc, f"download of {path!r}", progress.done) from exc
+        return hasher.hexdigest() if verifying else None
 
 
 def read_range(hook: DropboxHook, path: str, start: int, end: int) -> bytes:

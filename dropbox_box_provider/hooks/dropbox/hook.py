@@ -1,6 +1,7 @@
 """DropboxHook: a Dropbox connection (conn type ``dropbox``) with OAuth tokens that stay valid, implementing
-the ``RemoteFiles`` API (info, list, upload/download with ``content_hash`` verification, mkdir, delete,
-move, copy). Dropbox specifics (``rev:`` paths, team headers, raw RPC) stay here."""
+the ``RemoteFiles`` API (info, list, upload/download with ``content_hash`` verification unless
+``verify_checksums`` is off, mkdir, delete, move, copy). Dropbox specifics (``rev:`` paths, team headers,
+raw RPC) stay here."""
 
 from __future__ import annotations
 
@@ -232,7 +233,8 @@ class DropboxHook(BaseOAuthHook, RemoteFilesBase, DropboxChanges):
                 yield listed
 
     def read_bytes(self, remote: str) -> bytes:
-        """A small file's content in memory, content_hash checked (use ``download_file`` for large files)."""
+        """A small file's content in memory, content_hash checked unless ``verify_checksums`` is off (use
+        ``download_file`` for large files)."""
         return download.read_small(self, normalize_path(remote))
 
     def read_range(self, remote: str, start: int, end: int) -> bytes:
@@ -241,16 +243,19 @@ class DropboxHook(BaseOAuthHook, RemoteFilesBase, DropboxChanges):
 
     def download_file(
         self,
-        remote: str,
+        remote: str | RemoteEntry,
         local: str | os.PathLike[str],
         version: str | None = None,
         *,
         progress_interval: float = DEFAULT_INTERVAL,
     ) -> Path:
-        """Download to ``local`` through a temporary file beside it, verify the content_hash, then rename
-        atomically; on any failure ``local`` is untouched. ``version`` is a ``rev`` from ``versions()``
-        (it must be one of ``remote``'s). Returns ``local`` as a Path."""
+        """Download to ``local`` through a temporary file beside it, check its size and (unless
+        ``verify_checksums`` is off) its content_hash, then rename atomically; on any failure ``local`` is
+        untouched. ``remote`` is a path, an ``id:``, or an entry from ``list()``; ``version`` is a ``rev``
+        from ``versions()`` (it must be one of ``remote``'s). Returns ``local`` as a Path."""
         destination = Path(local)
+        if isinstance(remote, RemoteEntry):
+            remote = remote.ref if remote.id else remote.path
         source = normalize_path(remote)
         if version is not None:
             source = file_api.revision_path(self, source, version)
@@ -262,7 +267,8 @@ class DropboxHook(BaseOAuthHook, RemoteFilesBase, DropboxChanges):
     def write_bytes(
         self, remote: str, data: bytes, overwrite: bool = False, **deprecated: Any
     ) -> RemoteEntry:
-        """Upload small ``data`` (at most 150 MiB) in one request; the content_hash is checked.
+        """Upload small ``data`` (at most 150 MiB) in one request; the content_hash is checked unless
+        ``verify_checksums`` is off.
 
         An existing file with the same content is not a conflict; different content needs ``overwrite``.
         """
@@ -288,7 +294,8 @@ class DropboxHook(BaseOAuthHook, RemoteFilesBase, DropboxChanges):
         **deprecated: Any,
     ) -> RemoteEntry:
         """Upload a local file, streamed from disk (memory stays flat whatever its size); the content_hash
-        Dropbox reports is checked against the one computed while sending.
+        Dropbox reports is checked against the one computed while sending (unless ``verify_checksums`` is
+        off: then none is computed).
 
         ``remote`` ending with ``/`` names the folder (the local file's name is kept). Files up to
         ``single_request_limit`` go in one request, larger ones through an upload session in ``chunk_size``
@@ -374,7 +381,8 @@ class DropboxHook(BaseOAuthHook, RemoteFilesBase, DropboxChanges):
         return [entries[i] for i in range(len(targets))]
 
     def open_upload(self, remote: str, overwrite: bool = False) -> StreamingUpload:
-        """An upload fed piece by piece (multiples of 4 MiB, then ``finish(rest)``), content_hash verified:
+        """An upload fed piece by piece (multiples of 4 MiB, then ``finish(rest)``), content_hash verified
+        (unless ``verify_checksums`` is off):
         what fsspec writes use, so no whole file is held in memory or on disk."""
         return stream.StreamingUpload(self, normalize_path(remote), overwrite)
 

@@ -1,5 +1,6 @@
 """Dropbox uploads fed block by block (fsspec writes): an upload session whose pieces are multiples of 4 MiB,
-so a file of any size is written holding one piece in memory; content_hash computed while sending.
+so a file of any size is written holding one piece in memory; content_hash computed while sending and checked
+(unless the hook's ``verify_checksums`` is off).
 
 A piece whose answer was lost is not resent when Dropbox's ``correct_offset`` shows it arrived; any other
 offset cannot be recovered (earlier pieces are gone from memory) and fails with a clear error.
@@ -53,7 +54,7 @@ class StreamingUpload:
 
     def __init__(self, hook: DropboxHook, path: str, overwrite: bool) -> None:
         self.hook, self.path, self.commit = hook, path, commit_arg(path, overwrite)
-        self.hasher = DropboxContentHasher()
+        self.hasher = DropboxContentHasher() if hook.verify_checksums else None
         self.session_id: str | None = None
         self.offset = 0
 
@@ -78,7 +79,8 @@ class StreamingUpload:
             return
         if len(piece) % DROPBOX_BLOCK_SIZE:
             raise InvalidArgument("a streamed Dropbox upload piece must be a multiple of 4 MiB")
-        self.hasher.update(piece)
+        if self.hasher is not None:
+            self.hasher.update(piece)
         if self.session_id is None:
             started = self._send("start", {"close": False}, piece, expected=(200,))
             self.session_id = str(started.json()["session_id"])
@@ -109,18 +111,21 @@ class StreamingUpload:
         raise self.hook.error_for(response)
 
     def finish(self, last: bytes = b"") -> dict[str, Any]:
-        """Send the rest (any length) and commit; the content_hash Dropbox reports is verified."""
+        """Send the rest (any length) and commit; the content_hash Dropbox reports is verified (when the hook
+        verifies checksums)."""
         if self.session_id is None and len(last) <= SINGLE_UPLOAD_LIMIT:
             return write_small(self.hook, self.path, last, self.commit["mode"] == "overwrite")
         if self.session_id is None:
             whole = len(last) - len(last) % DROPBOX_BLOCK_SIZE
             self.append(last[:whole])
             last = last[whole:]
-        self.hasher.update(last)
+        if self.hasher is not None:
+            self.hasher.update(last)
         arg = {"cursor": {"session_id": self.session_id, "offset": self.offset}, "commit": self.commit}
         response = self._send("finish", arg, last)
         if response.status_code != 200:
             raise self.hook.error_for(response)
         metadata: dict[str, Any] = response.json()
-        verify(self.path, self.hasher.hexdigest(), metadata)
+        if self.hasher is not None:
+            verify(self.path, self.hasher.hexdigest(), metadata)
         return metadata

@@ -1,4 +1,5 @@
-"""Dropbox uploads: one request up to 150 MiB, else an upload session; content_hash computed while sending.
+"""Dropbox uploads: one request up to 150 MiB, else an upload session; content_hash computed while sending and
+checked against Dropbox's (skipped when the hook's ``verify_checksums`` is off: Dropbox does not require it).
 
 Functions take the hook for its HTTP plumbing (``request``, ``error_for``); they hold no state of their own.
 """
@@ -58,17 +59,25 @@ class FileSlice:
     """Re-iterable body of ``length`` bytes of a file from ``start``: read 1 MiB at a time, never whole.
 
     Each iteration (a retry resends it) records the SHA-256 of every 4 MiB content-hash block that lies
-    wholly inside the slice (or ends the file), so the upload's content_hash costs no second read.
+    wholly inside the slice (or ends the file), so the upload's content_hash costs no second read; with
+    ``hash_blocks`` false nothing is hashed.
     """
 
-    def __init__(
-        self, path: str, start: int, length: int, file_size: int, progress: TransferProgress | None = None
+    def __init__(  # noqa: PLR0917
+        self,
+        path: str,
+        start: int,
+        length: int,
+        file_size: int,
+        progress: TransferProgress | None = None,
+        hash_blocks: bool = True,
     ) -> None:
         self.path = path
         self.start = start
         self.end = start + length
         self.file_size = file_size
         self.progress = progress
+        self.hash_blocks = hash_blocks
         self.block_digests: dict[int, bytes] = {}
 
     def __len__(self) -> int:
@@ -84,7 +93,7 @@ class FileSlice:
         with open(self.path, "rb") as source, SerialWorker(len(self) >= OVERLAP_THRESHOLD) as hashing:
             source.seek(position)
             while position < self.end:
-                if position % DROPBOX_BLOCK_SIZE == 0:
+                if self.hash_blocks and position % DROPBOX_BLOCK_SIZE == 0:
                     block = hashlib.sha256()
                 size = min(READ_SIZE, self.end - position, DROPBOX_BLOCK_SIZE - position % DROPBOX_BLOCK_SIZE)
                 data = source.read(size)
@@ -108,7 +117,8 @@ class FileSlice:
 
 
 def write_small(hook: DropboxHook, path: str, data: bytes, overwrite: bool) -> dict[str, Any]:
-    """Upload ``data`` (at most 150 MiB) in one request; returns the verified metadata."""
+    """Upload ``data`` (at most 150 MiB) in one request; returns the metadata (content_hash checked when the
+    hook verifies checksums)."""
     if len(data) > SINGLE_UPLOAD_LIMIT:
         raise InvalidArgument("write_bytes takes at most 150 MiB; use upload_file for larger data")
     response = hook.request(
@@ -118,7 +128,8 @@ def write_small(hook: DropboxHook, path: str, data: bytes, overwrite: bool) -> d
         headers=content_headers(commit_arg(path, overwrite)),
     )
     metadata: dict[str, Any] = response.json()
-    verify(path, dropbox_content_hash(data), metadata)
+    if hook.verify_checksums:
+        verify(path, dropbox_content_hash(data), metadata)
     return metadata
 
 
@@ -133,7 +144,8 @@ def upload_local(
     single_request_limit: int = SINGLE_UPLOAD_LIMIT,
     progress_interval: float = DEFAULT_INTERVAL,
 ) -> dict[str, Any]:
-    """Upload a local file streamed from disk; returns the metadata whose content_hash was verified."""
+    """Upload a local file streamed from disk; returns its metadata, whose content_hash is checked against
+    the one computed while sending when the hook verifies checksums."""
     if chunk_size <= 0 or chunk_size % DROPBOX_BLOCK_SIZE:
         raise InvalidArgument(f"chunk_size {chunk_size} must be a positive multiple of 4 MiB (4194304)")
     if single_request_limit > SINGLE_UPLOAD_LIMIT:
@@ -141,8 +153,9 @@ def upload_local(
     size = os.path.getsize(source)
     commit = commit_arg(path, overwrite, autorename)
     progress = TransferProgress(f"upload {source} -> {path}", size, interval=progress_interval)
+    verifying = hook.verify_checksums
     if size <= single_request_limit:
-        body = FileSlice(source, 0, size, size, progress)
+        body = FileSlice(source, 0, size, size, progress, hash_blocks=verifying)
         response = hook.request(
             "POST",
             f"{DROPBOX.content_base}/files/upload",
@@ -154,7 +167,8 @@ def upload_local(
     else:
         digests = {}
         metadata = _Session(hook, source, size, commit, chunk_size, digests, progress).run()
-    verify(path, local_hash(source, size, digests), metadata)
+    if verifying:
+        verify(path, local_hash(source, size, digests), metadata)
     progress.finish()
     return metadata
 
@@ -175,6 +189,11 @@ class _Session:
         self.hook, self.source, self.size, self.commit = hook, source, size, commit
         self.chunk_size, self.digests, self.progress = chunk_size, digests, progress
         self.recoveries = 0
+        self.hashing = hook.verify_checksums
+
+    def piece(self, offset: int, length: int, progress: TransferProgress | None) -> FileSlice:
+        """The body of ``length`` bytes from ``offset``, hashed while sent when the hook verifies."""
+        return FileSlice(self.source, offset, length, self.size, progress, hash_blocks=self.hashing)
 
     def accept(self, piece: FileSlice, upto: int) -> None:
         """Keep the block digests of ``piece`` that Dropbox has received (up to byte ``upto``)."""
@@ -193,7 +212,7 @@ class _Session:
 
     def run(self) -> dict[str, Any]:
         size = self.size
-        first = FileSlice(self.source, 0, min(self.chunk_size, size), size, self.progress)
+        first = self.piece(0, min(self.chunk_size, size), self.progress)
         started = self.hook.request(
             "POST",
             f"{DROPBOX.content_base}/files/upload_session/start",
@@ -205,9 +224,7 @@ class _Session:
         offset = first.end
         while True:
             while offset < size:
-                piece = FileSlice(
-                    self.source, offset, min(self.chunk_size, size - offset), size, self.progress
-                )
+                piece = self.piece(offset, min(self.chunk_size, size - offset), self.progress)
                 cursor = {"session_id": session_id, "offset": offset}
                 response = self.send("append_v2", {"cursor": cursor, "close": False}, piece)
                 if response.status_code == 200:
@@ -217,7 +234,7 @@ class _Session:
                 offset = self.recover(response, piece)
             # No content_hash here: Dropbox reads it as the hash of this call's (empty) body only.
             arg = {"cursor": {"session_id": session_id, "offset": size}, "commit": self.commit}
-            finish = FileSlice(self.source, size, 0, size)
+            finish = self.piece(size, 0, None)
             response = self.send("finish", arg, finish)
             if response.status_code == 200:
                 metadata: dict[str, Any] = response.json()
