@@ -17,17 +17,19 @@ import httpx
 
 from dropbox_box_provider.errors import InvalidArgument, ServiceError, TransportError
 from dropbox_box_provider.hooks.box.paths import entry_of, path_of
-from dropbox_box_provider.hooks.changes import Change, ChangeKind, ChangePage
 from dropbox_box_provider.lazy import lazy_module
 
-# ``transport`` loads with the first call, not while a DAG file is parsed (dropbox_box_provider/lazy.py).
+# Loaded with the first call, not while a DAG file is parsed (dropbox_box_provider/lazy.py).
 if TYPE_CHECKING:
     from collections.abc import Collection
 
     from dropbox_box_provider.auth import transport
     from dropbox_box_provider.errors import DropboxBoxError
+    from dropbox_box_provider.hooks import changes
+    from dropbox_box_provider.hooks.changes import Change, ChangeKind, ChangePage
 else:
     transport = lazy_module("dropbox_box_provider.auth.transport", globals())
+    changes = lazy_module("dropbox_box_provider.hooks.changes", globals())
 
 EVENTS_URL = "https://api.box.com/2.0/events"
 StreamType = Literal["all", "changes", "sync"]
@@ -71,7 +73,7 @@ def change_of(event: dict[str, Any]) -> Change | None:
         return None
     entry = entry_of(source, path_of(source))
     identity = str(event.get("event_id") or f"{event_type}:{entry.id}:{source.get('sequence_id')}")
-    return Change(
+    return changes.Change(
         kind=kind,
         path=entry.path,
         identity=identity,
@@ -83,8 +85,8 @@ def change_of(event: dict[str, Any]) -> Change | None:
 def page_of(body: dict[str, Any]) -> ChangePage:
     """A ``GET /events`` answer as a ChangePage (``has_more`` when the chunk was full)."""
     entries = body.get("entries") or []
-    changes = [c for c in (change_of(e) for e in entries) if c is not None]
-    return ChangePage(changes, str(body["next_stream_position"]), has_more=bool(entries))
+    found = [c for c in (change_of(e) for e in entries) if c is not None]
+    return changes.ChangePage(found, str(body["next_stream_position"]), has_more=bool(entries))
 
 
 def _params(stream_position: str | int, stream_type: str, limit: int) -> dict[str, str]:

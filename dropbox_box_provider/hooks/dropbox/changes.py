@@ -15,16 +15,18 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from dropbox_box_provider.errors import CursorReset, InvalidArgument, ServiceError
-from dropbox_box_provider.hooks.changes import Change, ChangePage
 from dropbox_box_provider.hooks.dropbox.paths import entry_of, normalize_path
 from dropbox_box_provider.lazy import lazy_module
 
-# ``transport`` loads with the first call, not while a DAG file is parsed (dropbox_box_provider/lazy.py).
+# Loaded with the first call, not while a DAG file is parsed (dropbox_box_provider/lazy.py).
 if TYPE_CHECKING:
     from dropbox_box_provider.auth import transport
     from dropbox_box_provider.errors import DropboxBoxError
+    from dropbox_box_provider.hooks import changes
+    from dropbox_box_provider.hooks.changes import Change, ChangePage
 else:
     transport = lazy_module("dropbox_box_provider.auth.transport", globals())
+    changes = lazy_module("dropbox_box_provider.hooks.changes", globals())
 
 NOTIFY_URL = "https://notify.dropboxapi.com/2/files/list_folder/longpoll"
 LONGPOLL_MIN, LONGPOLL_MAX = 30, 480
@@ -47,15 +49,17 @@ def change_of(raw: dict[str, Any]) -> Change:
     path = str(raw.get("path_display") or raw.get("path_lower") or "")
     path_lower = str(raw.get("path_lower") or path.lower())
     if tag == "deleted":
-        return Change(kind="deleted", path=path, identity=f"deleted:{path_lower}", raw=raw)
+        return changes.Change(kind="deleted", path=path, identity=f"deleted:{path_lower}", raw=raw)
     entry = entry_of(raw)
     version = raw.get("rev") if entry.is_file else f"folder:{entry.id}"
-    return Change(kind="added", path=entry.path, identity=f"{path_lower}@{version}", entry=entry, raw=raw)
+    return changes.Change(
+        kind="added", path=entry.path, identity=f"{path_lower}@{version}", entry=entry, raw=raw
+    )
 
 
 def page_of(body: dict[str, Any]) -> ChangePage:
     """A ``list_folder(/continue)`` answer as a ChangePage."""
-    return ChangePage(
+    return changes.ChangePage(
         changes=[change_of(raw) for raw in body.get("entries", [])],
         position=str(body["cursor"]),
         has_more=bool(body.get("has_more")),
@@ -127,7 +131,7 @@ class DropboxChanges:
     @staticmethod
     def _without_listed_folder(page: ChangePage, path: str) -> ChangePage:
         kept = [c for c in page.changes if not path or c.path.lower() != path.lower()]
-        return ChangePage(kept, page.position, page.has_more)
+        return changes.ChangePage(kept, page.position, page.has_more)
 
     def changes(self, cursor: str) -> ChangePage:
         """The changes after ``cursor`` (one page; ``has_more`` says another is ready). CursorReset when
