@@ -54,11 +54,13 @@ ON_DEMAND = (
     "dropbox_box_provider.hooks.box.upload",
     "dropbox_box_provider.hooks.dropbox.download",
     "dropbox_box_provider.hooks.dropbox.stream",
-    # Remote-file calls beyond the RemoteFiles core, and the change feeds' typed changes.
+    # Remote-file calls beyond the RemoteFiles core; the change feeds' answers and typed changes.
     "dropbox_box_provider.hooks.file_api",
     "dropbox_box_provider.hooks.box.file_api",
     "dropbox_box_provider.hooks.dropbox.file_api",
     "dropbox_box_provider.hooks.changes",
+    "dropbox_box_provider.hooks.box.event_feed",
+    "dropbox_box_provider.hooks.dropbox.change_feed",
     # The change triggers' shared-stream producers: only the triggerer runs them.
     "airflow.triggers.shared_stream",
     "dropbox_box_provider.triggers.feeds.base",

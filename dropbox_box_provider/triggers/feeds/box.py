@@ -8,7 +8,7 @@ from dropbox_box_provider.triggers.feeds.base import FeedProducer
 
 if TYPE_CHECKING:
     from dropbox_box_provider.hooks.box import BoxHook
-    from dropbox_box_provider.hooks.box.events import RealtimeServer
+    from dropbox_box_provider.hooks.box.event_feed import RealtimeServer
 
 
 class BoxFeed(FeedProducer):
