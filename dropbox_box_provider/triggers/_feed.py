@@ -9,31 +9,35 @@ change may come twice; each watcher drops repeats of the last ``dedup_window`` i
 from __future__ import annotations
 
 import abc
-import asyncio
-import logging
-import random
+import importlib.util
 from collections.abc import AsyncIterator, Hashable, Sequence
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from dropbox_box_provider.errors import EventTriggerUnavailable
+from dropbox_box_provider.lazy import lazy_module
 
+NEEDS_AIRFLOW_3_3 = (
+    "the Dropbox and Box change triggers need Airflow 3.3 or later (shared streams and the asset state "
+    "store for watchers); upgrade Airflow, or keep using RemoteFileTrigger and the file sensors"
+)
 try:
     from airflow.triggers.base import BaseEventTrigger, TriggerEvent
-    from airflow.triggers.shared_stream import AdvanceItem, AdvanceOutcome, SharedStreamProducer
-except ImportError as exc:  # Airflow < 3.3: no shared streams, no asset_state_store for watchers
-    raise EventTriggerUnavailable(
-        "the Dropbox and Box change triggers need Airflow 3.3 or later (shared streams and the asset state "
-        "store for watchers); upgrade Airflow, or keep using RemoteFileTrigger and the file sensors"
-    ) from exc
+except ImportError as exc:
+    raise EventTriggerUnavailable(NEEDS_AIRFLOW_3_3) from exc
+# Airflow < 3.3: no shared streams, no asset_state_store for watchers. Only the triggerer runs a shared
+# stream (dropbox_box_provider/triggers/feeds): a DAG file checks that it exists, without loading it.
+if importlib.util.find_spec("airflow.triggers.shared_stream") is None:
+    raise EventTriggerUnavailable(NEEDS_AIRFLOW_3_3)
 
-from dropbox_box_provider.hooks.changes import CHANGE_KINDS, RecentIdentities
-from dropbox_box_provider.hooks.matching import compile_glob, relative_path
-
+# Used when a watcher is created or runs, not while a DAG file is parsed (dropbox_box_provider/lazy.py).
 if TYPE_CHECKING:
-    from dropbox_box_provider.triggers.files import FileHook
+    from airflow.triggers.shared_stream import SharedStreamProducer
 
-log = logging.getLogger(__name__)
+    from dropbox_box_provider.hooks import changes, matching
+    from dropbox_box_provider.triggers.feeds.base import FeedProducer
+else:
+    changes = lazy_module("dropbox_box_provider.hooks.changes", globals())
+    matching = lazy_module("dropbox_box_provider.hooks.matching", globals())
 
 #: A raw shared-stream event that only carries the feed position (filters skip it).
 POSITION_MARKER = "__position__"
@@ -42,154 +46,7 @@ RECONNECT_BASE, RECONNECT_MAX = 1.0, 60.0
 
 # shared stream key -> {id(trigger): its asset_state_store}: the producer (built from kwargs alone) finds
 # where to keep the position through this registry, filled when the triggerer starts each watcher.
-_STORES: dict[Hashable, dict[int, Any]] = {}
-
-
-def _accessors(store: Any) -> list[Any]:
-    """The per-asset accessors of an ``AssetStateStoreAccessors`` (one per watched asset)."""
-    found = [*getattr(store, "_by_name", {}).values(), *getattr(store, "_by_uri", {}).values()]
-    return found or [store]
-
-
-class PositionStore:
-    """The feed position of one shared stream, kept in every watched asset's state store."""
-
-    def __init__(self, key: Hashable, name: str) -> None:
-        self.key = key
-        self.name = name
-        self._memory: str | None = None
-
-    def _stores(self) -> list[Any]:
-        return [a for store in _STORES.get(self.key, {}).values() for a in _accessors(store)]
-
-    async def load(self) -> str | None:
-        """The stored position (None on the first run)."""
-        for accessor in self._stores():
-            value = await accessor.aget(self.name)
-            if isinstance(value, dict) and value.get("position"):
-                return str(value["position"])
-        return self._memory
-
-    async def save(self, position: str) -> None:
-        """Persist ``position`` in every watched asset's store (memory only when there is none)."""
-        self._memory = position
-        value = {"position": position, "saved_at": datetime.now(UTC).isoformat()}
-        for accessor in self._stores():
-            await accessor.aset(self.name, value)
-
-
-class Reconnect:
-    """Jittered exponential back-off between attempts after faults (reset after a good answer)."""
-
-    def __init__(self, base: float = RECONNECT_BASE, ceiling: float = RECONNECT_MAX) -> None:
-        self.base, self.ceiling, self.failures = base, ceiling, 0
-
-    def reset(self) -> None:
-        self.failures = 0
-
-    def next_delay(self) -> float:
-        self.failures += 1
-        ceiling = min(self.ceiling, self.base * 2 ** min(self.failures - 1, 16))
-        return random.uniform(0, ceiling)  # noqa: S311 - jitter, not security
-
-
-class FeedProducer(SharedStreamProducer, abc.ABC):
-    """Reads one account's feed for every watcher in the group: each change as a raw event, then a
-    position marker whose ``advance`` stores the position."""
-
-    service: ClassVar[str] = ""
-
-    def __init__(self, kwargs: dict[str, Any], key: Hashable) -> None:
-        self.kwargs = kwargs
-        self.conn_id: str = kwargs["conn_id"]
-        self.replay: bool = bool(kwargs.get("replay", False))
-        self.positions = PositionStore(key, self.state_key())
-        self.hook: FileHook | None = None
-        ceiling = float(kwargs.get("reconnect_max", RECONNECT_MAX))
-        self.reconnect = Reconnect(min(RECONNECT_BASE, ceiling), ceiling)
-
-    @abc.abstractmethod
-    def state_key(self) -> str:
-        """The asset-state key holding this feed's position."""
-
-    @abc.abstractmethod
-    async def start_position(self, hook: FileHook) -> tuple[str, list[dict[str, Any]]]:
-        """Where a first run starts ("now", or the beginning when replaying) and any changes read there."""
-
-    @abc.abstractmethod
-    async def read(self, hook: FileHook, position: str) -> tuple[list[dict[str, Any]], str, bool]:
-        """(changes as dicts, position after them, more ready at once)."""
-
-    @abc.abstractmethod
-    async def wait(self, hook: FileHook, position: str) -> bool:
-        """Long-poll until the feed may have news after ``position`` (True) or the service's timeout."""
-
-    @abc.abstractmethod
-    async def restart_position(self, hook: FileHook) -> str:
-        """A new position after the service forgot ours (Dropbox ``reset``)."""
-
-    async def open_stream(self) -> AsyncIterator[tuple[Any, Any]]:
-        """Changes and position markers, forever; faults are retried with jittered back-off."""
-        from dropbox_box_provider.errors import CursorReset, DropboxBoxError
-        from dropbox_box_provider.triggers.files import prepared_hook
-
-        position: str | None = None
-        read_next = True
-        while True:
-            try:
-                if self.hook is None:
-                    self.hook = await prepared_hook(self.service, self.conn_id)  # type: ignore[arg-type]
-                hook = self.hook
-                if position is None:
-                    position = await self.positions.load()
-                    if position is None:
-                        position, replayed = await self.start_position(hook)
-                        for change in replayed:
-                            yield change, None
-                        if replayed:  # stored once the replayed changes are persisted
-                            yield {POSITION_MARKER: position}, position
-                        else:
-                            await self.positions.save(position)  # "now" is resolved once, then kept
-                if read_next:
-                    changes, position, more = await self.read(hook, position)
-                    for change in changes:
-                        yield change, None
-                    yield {POSITION_MARKER: position}, position
-                    self.reconnect.reset()
-                    if more:
-                        continue
-                read_next = await self.wait(hook, position)
-                self.reconnect.reset()
-            except CursorReset as exc:
-                log.warning("%s; continuing from a new cursor", exc)
-                assert self.hook is not None
-                position = await self.restart_position(self.hook)
-                await self.positions.save(position)
-                read_next = True
-            except (DropboxBoxError, OSError) as exc:
-                delay = self.reconnect.next_delay()
-                log.warning("change feed of %r failed (%s); reconnecting in %.1f s", self.conn_id, exc, delay)
-                await asyncio.sleep(delay)
-                read_next = True
-
-    async def advance(self, batch: Sequence[AdvanceItem]) -> None:
-        """Store the last position of a fully resolved batch; a failed event stops the group so the feed
-        is read again from the stored position (at least once)."""
-        latest: str | None = None
-        for item in batch:
-            if item.outcome.failed:
-                raise RuntimeError(
-                    f"a change of connection {self.conn_id!r} was not persisted; re-reading the feed from "
-                    "the last stored position"
-                )
-            if item.broker_payload is not None and (item.outcome.acked or item.outcome.rejected):
-                latest = str(item.broker_payload)
-        if latest is not None:
-            await self.positions.save(latest)
-
-    async def aclose(self) -> None:
-        if self.hook is not None:
-            await self.hook.aclose()
+ASSET_STORES: dict[Hashable, dict[int, Any]] = {}
 
 
 class ChangeTrigger(BaseEventTrigger, abc.ABC):
@@ -203,7 +60,6 @@ class ChangeTrigger(BaseEventTrigger, abc.ABC):
     """
 
     service: ClassVar[str] = ""
-    producer_class: ClassVar[type[FeedProducer]]
 
     def __init__(
         self,
@@ -222,22 +78,22 @@ class ChangeTrigger(BaseEventTrigger, abc.ABC):
         super().__init__()  # type: ignore[no-untyped-call]
         from dropbox_box_provider.errors import InvalidArgument
 
-        unknown = sorted(set(kinds) - set(CHANGE_KINDS))
+        unknown = sorted(set(kinds) - set(changes.CHANGE_KINDS))
         if unknown or not kinds:
             raise InvalidArgument(
-                f"change kinds {unknown or list(kinds)} are not valid: use some of {CHANGE_KINDS}"
+                f"change kinds {unknown or list(kinds)} are not valid: use some of {changes.CHANGE_KINDS}"
             )
         self.conn_id = conn_id
         self.folder = "/" + str(folder).strip("/") if str(folder).strip("/") else "/"
         self.pattern = pattern or None
-        self.kinds = [k for k in CHANGE_KINDS if k in kinds]
+        self.kinds = [k for k in changes.CHANGE_KINDS if k in kinds]
         self.recursive = bool(recursive)
         self.include_folders = bool(include_folders)
         self.replay = bool(replay)
         self.dedup_window = int(dedup_window)
         self.reconnect_max = float(reconnect_max)
         self.feed = self.feed_options(feed)
-        self._seen = RecentIdentities(self.dedup_window)
+        self._seen = changes.RecentIdentities(self.dedup_window)
 
     #: The kwargs that are feed settings (part of the stream key), validated by ``feed_options``.
     feed_option_names: ClassVar[tuple[str, ...]] = ()
@@ -246,6 +102,11 @@ class ChangeTrigger(BaseEventTrigger, abc.ABC):
     @abc.abstractmethod
     def feed_options(cls, options: dict[str, Any]) -> dict[str, Any]:
         """The service's feed settings (long-poll timeout...), validated."""
+
+    @classmethod
+    @abc.abstractmethod
+    def producer_class(cls) -> type[FeedProducer]:
+        """The service's feed reader (imported here: only the triggerer runs it)."""
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Class path and plain-JSON kwargs (no time, no token)."""
@@ -276,14 +137,16 @@ class ChangeTrigger(BaseEventTrigger, abc.ABC):
         """This watcher's stream; registers its asset state store, where the producer keeps the position."""
         key = self.stream_key(self.conn_id, self.replay, self.feed)
         if self.asset_state_store is not None:
-            _STORES.setdefault(key, {})[id(self)] = self.asset_state_store
+            ASSET_STORES.setdefault(key, {})[id(self)] = self.asset_state_store
         return key
 
     @classmethod
     def create_shared_stream_producer(cls, kwargs: dict[str, Any]) -> SharedStreamProducer:
         """The group's producer (ack mode): it opens the hook lazily in ``open_stream``."""
         feed = cls.feed_options({k: v for k, v in kwargs.items() if k in cls.feed_option_names})
-        return cls.producer_class(kwargs, cls.stream_key(kwargs["conn_id"], bool(kwargs.get("replay")), feed))
+        return cls.producer_class()(
+            kwargs, cls.stream_key(kwargs["conn_id"], bool(kwargs.get("replay")), feed)
+        )
 
     async def filter_shared_stream(self, shared_stream: AsyncIterator[Any]) -> AsyncIterator[TriggerEvent]:
         """This watcher's events from the shared feed."""
@@ -295,6 +158,8 @@ class ChangeTrigger(BaseEventTrigger, abc.ABC):
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Standalone loop (outside a triggerer's shared streams): the same producer, advanced after each
         of its events was handed on."""
+        from airflow.triggers.shared_stream import AdvanceItem, AdvanceOutcome
+
         key = self.shared_stream_key()
         producer = self.create_shared_stream_producer(self.serialize()[1])
         try:
@@ -306,11 +171,11 @@ class ChangeTrigger(BaseEventTrigger, abc.ABC):
                     await producer.advance([AdvanceItem(position, AdvanceOutcome(acked=1, failed=0))])
         finally:
             await producer.aclose()
-            _STORES.get(key, {}).pop(id(self), None)
+            ASSET_STORES.get(key, {}).pop(id(self), None)
 
     async def cleanup(self) -> None:
         """Forget this watcher's store in the registry."""
-        for stores in _STORES.values():
+        for stores in ASSET_STORES.values():
             stores.pop(id(self), None)
 
     # ------------------------------------------------------------------ filtering
@@ -343,11 +208,11 @@ class ChangeTrigger(BaseEventTrigger, abc.ABC):
         base = self.folder.rstrip("/")
         if base and not path.lower().startswith(base.lower() + "/"):
             return False
-        relative = relative_path(self.folder, path)
+        relative = matching.relative_path(self.folder, path)
         if not self.recursive and "/" in relative:
             return False
         if self.pattern is not None:
             target = relative if self.recursive else relative.rsplit("/", 1)[-1]
-            if not compile_glob(self.pattern).match(target):
+            if not matching.compile_glob(self.pattern).match(target):
                 return False
         return True

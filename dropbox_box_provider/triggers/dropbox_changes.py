@@ -9,52 +9,15 @@ from it are persisted. Delivery is at least once; repeats are dropped by path + 
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from dropbox_box_provider.triggers._feed import ChangeTrigger, FeedProducer
+from dropbox_box_provider.triggers._feed import ChangeTrigger
 
 if TYPE_CHECKING:
-    from dropbox_box_provider.hooks.dropbox import DropboxHook
+    from dropbox_box_provider.triggers.feeds.dropbox import DropboxFeed
 
 DEFAULT_LONGPOLL_TIMEOUT = 480
-
-
-class DropboxFeed(FeedProducer):
-    """The shared reader of one connection's Dropbox change feed."""
-
-    service: ClassVar[str] = "dropbox"
-
-    def __init__(self, kwargs: dict[str, Any], key: Any) -> None:
-        super().__init__(kwargs, key)
-        self.timeout = int(kwargs.get("longpoll_timeout", DEFAULT_LONGPOLL_TIMEOUT))
-        self.not_before = 0.0
-
-    def state_key(self) -> str:
-        return f"dropbox_box_provider.dropbox.cursor.{self.conn_id}"
-
-    async def start_position(self, hook: DropboxHook) -> tuple[str, list[dict[str, Any]]]:  # type: ignore[override]
-        if self.replay:
-            page = await hook.alisting_cursor("", recursive=True)
-            return page.position, [c.to_dict() for c in page.changes]
-        return await hook.alatest_cursor("", recursive=True), []
-
-    async def read(self, hook: DropboxHook, position: str) -> tuple[list[dict[str, Any]], str, bool]:  # type: ignore[override]
-        page = await hook.achanges(position)
-        return [c.to_dict() for c in page.changes], page.position, page.has_more
-
-    async def wait(self, hook: DropboxHook, position: str) -> bool:  # type: ignore[override]
-        delay = self.not_before - time.monotonic()
-        if delay > 0:  # Dropbox asked for a pause before the next longpoll (backoff)
-            await asyncio.sleep(delay)
-        answer = await hook.await_for_changes(position, self.timeout)
-        self.not_before = time.monotonic() + (answer.backoff or 0.0)
-        return answer.changes
-
-    async def restart_position(self, hook: DropboxHook) -> str:  # type: ignore[override]
-        return await hook.alatest_cursor("", recursive=True)
 
 
 class DropboxChangeTrigger(ChangeTrigger):
@@ -66,12 +29,17 @@ class DropboxChangeTrigger(ChangeTrigger):
     """
 
     service: ClassVar[str] = "dropbox"
-    producer_class = DropboxFeed
     feed_option_names = ("longpoll_timeout",)
 
     def __init__(self, *, conn_id: str = "dropbox_default", **kwargs: Any) -> None:
         self._known: OrderedDict[str, None] = OrderedDict()
         super().__init__(conn_id=conn_id, **kwargs)
+
+    @classmethod
+    def producer_class(cls) -> type[DropboxFeed]:
+        from dropbox_box_provider.triggers.feeds.dropbox import DropboxFeed
+
+        return DropboxFeed
 
     @classmethod
     def feed_options(cls, options: dict[str, Any]) -> dict[str, Any]:

@@ -54,10 +54,23 @@ ON_DEMAND = (
     "dropbox_box_provider.hooks.box.upload",
     "dropbox_box_provider.hooks.dropbox.download",
     "dropbox_box_provider.hooks.dropbox.stream",
+    # Remote-file calls beyond the RemoteFiles core; the change feeds' answers and typed changes.
+    "dropbox_box_provider.hooks.file_api",
+    "dropbox_box_provider.hooks.box.file_api",
+    "dropbox_box_provider.hooks.dropbox.file_api",
+    "dropbox_box_provider.hooks.changes",
+    "dropbox_box_provider.hooks.box.event_feed",
+    "dropbox_box_provider.hooks.dropbox.change_feed",
+    # The change triggers' shared-stream producers: only the triggerer runs them.
+    "airflow.triggers.shared_stream",
+    "dropbox_box_provider.triggers.feeds.base",
+    "dropbox_box_provider.triggers.feeds.box",
+    "dropbox_box_provider.triggers.feeds.dropbox",
 )
-# Every provider module a DAG file may load while parsed: the hook classes and their bases, the endpoint
-# table, paths and lineage helpers the class bodies use, the upload size defaults in DropboxHook's
-# signatures, and the trigger modules with the token policy. Anything else is unused at parse time.
+# Every provider module a DAG file may load while parsed: the hook classes and their bases (the change-feed
+# mixins included), the endpoint table, the path, matching, progress and lineage helpers the hook modules
+# bind, the upload size defaults in DropboxHook's signatures, and the trigger modules with the token
+# policy. Anything else is unused at parse time.
 PARSE_TIME = {
     "dropbox_box_provider",
     "dropbox_box_provider.auth",
@@ -74,17 +87,13 @@ PARSE_TIME = {
     "dropbox_box_provider.hooks.base",
     "dropbox_box_provider.hooks.box",
     "dropbox_box_provider.hooks.box.events",
-    "dropbox_box_provider.hooks.box.file_api",
     "dropbox_box_provider.hooks.box.hook",
     "dropbox_box_provider.hooks.box.paths",
-    "dropbox_box_provider.hooks.changes",
     "dropbox_box_provider.hooks.dropbox",
     "dropbox_box_provider.hooks.dropbox.changes",
-    "dropbox_box_provider.hooks.dropbox.file_api",
     "dropbox_box_provider.hooks.dropbox.hook",
     "dropbox_box_provider.hooks.dropbox.paths",
     "dropbox_box_provider.hooks.dropbox.upload",
-    "dropbox_box_provider.hooks.file_api",
     "dropbox_box_provider.hooks.files",
     "dropbox_box_provider.hooks.hashing",
     "dropbox_box_provider.hooks.matching",
@@ -171,3 +180,26 @@ def test_first_call_loads_the_deferred_modules(tmp_path: Path) -> None:
     )
     loaded = loaded_modules(statement, tmp_path)
     assert "dropbox_box_provider.auth.transport" in loaded
+
+
+def test_a_change_trigger_loads_its_producer_when_the_stream_starts(tmp_path: Path) -> None:
+    """A DAG file builds asset watchers without Airflow's shared-stream machinery; the triggerer's
+    ``create_shared_stream_producer`` loads the service's producer, a ``SharedStreamProducer``."""
+    statement = (
+        "import sys; "
+        "from airflow.sdk import Asset, AssetWatcher; "
+        "from dropbox_box_provider.triggers.box_events import BoxEventTrigger; "
+        "from dropbox_box_provider.triggers.dropbox_changes import DropboxChangeTrigger; "
+        "triggers = [BoxEventTrigger(conn_id='box_probe'), DropboxChangeTrigger(conn_id='dbx_probe')]; "
+        "watchers = [AssetWatcher(name=f'probe_{i}', trigger=t) for i, t in enumerate(triggers)]; "
+        "asset = Asset('probe', watchers=watchers); "
+        "assert 'airflow.triggers.shared_stream' not in sys.modules; "
+        "producers = [type(t).create_shared_stream_producer(t.serialize()[1]) for t in triggers]; "
+        "from airflow.triggers.shared_stream import SharedStreamProducer; "
+        "from dropbox_box_provider.triggers.feeds.box import BoxFeed; "
+        "from dropbox_box_provider.triggers.feeds.dropbox import DropboxFeed; "
+        "assert [type(p) for p in producers] == [BoxFeed, DropboxFeed]; "
+        "assert all(isinstance(p, SharedStreamProducer) for p in producers)"
+    )
+    loaded = loaded_modules(statement, tmp_path)
+    assert "dropbox_box_provider.triggers.feeds.base" in loaded

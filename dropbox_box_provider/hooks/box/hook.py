@@ -34,7 +34,7 @@ from dropbox_box_provider.errors import (
     ServiceError,
 )
 from dropbox_box_provider.hooks.base import BaseOAuthHook
-from dropbox_box_provider.hooks.box import file_api, paths
+from dropbox_box_provider.hooks.box import paths
 from dropbox_box_provider.hooks.box.events import BoxEvents
 from dropbox_box_provider.hooks.box.paths import (
     ROOT,
@@ -61,9 +61,10 @@ from dropbox_box_provider.lazy import lazy_module
 if TYPE_CHECKING:
     from dropbox_box_provider.auth import transport
     from dropbox_box_provider.auth.config import Service
-    from dropbox_box_provider.hooks.box import download, upload
+    from dropbox_box_provider.hooks.box import download, file_api, upload
 else:
     transport = lazy_module("dropbox_box_provider.auth.transport", globals())
+    file_api = lazy_module("dropbox_box_provider.hooks.box.file_api", globals())
     download = lazy_module("dropbox_box_provider.hooks.box.download", globals())
     upload = lazy_module("dropbox_box_provider.hooks.box.upload", globals())
 

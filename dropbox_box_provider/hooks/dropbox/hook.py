@@ -26,7 +26,7 @@ from dropbox_box_provider.errors import (
     ServiceError,
 )
 from dropbox_box_provider.hooks.base import BaseOAuthHook
-from dropbox_box_provider.hooks.dropbox import file_api, upload
+from dropbox_box_provider.hooks.dropbox import upload
 from dropbox_box_provider.hooks.dropbox.changes import DropboxChanges
 from dropbox_box_provider.hooks.dropbox.paths import (
     ROOT,
@@ -45,11 +45,12 @@ from dropbox_box_provider.lineage import report_upload
 if TYPE_CHECKING:
     from dropbox_box_provider.auth import transport
     from dropbox_box_provider.auth.config import Service
-    from dropbox_box_provider.hooks.dropbox import download, stream
+    from dropbox_box_provider.hooks.dropbox import download, file_api, stream
     from dropbox_box_provider.hooks.dropbox.stream import StreamingUpload
 else:
     transport = lazy_module("dropbox_box_provider.auth.transport", globals())
     download = lazy_module("dropbox_box_provider.hooks.dropbox.download", globals())
+    file_api = lazy_module("dropbox_box_provider.hooks.dropbox.file_api", globals())
     stream = lazy_module("dropbox_box_provider.hooks.dropbox.stream", globals())
 
 _RPC_HEADERS = {"Content-Type": "application/json"}
