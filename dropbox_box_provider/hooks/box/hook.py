@@ -34,24 +34,7 @@ from dropbox_box_provider.errors import (
     ServiceError,
 )
 from dropbox_box_provider.hooks.base import BaseOAuthHook
-from dropbox_box_provider.hooks.box import paths
 from dropbox_box_provider.hooks.box.events import BoxEvents
-from dropbox_box_provider.hooks.box.paths import (
-    ROOT,
-    ROOT_ID,
-    Emit,
-    Item,
-    ItemType,
-    ListPage,
-    PathCache,
-    ProbeId,
-    Step,
-    display,
-    entry_of,
-    item_id_of,
-    next_step,
-    split_path,
-)
 from dropbox_box_provider.hooks.files import RemoteEntry, RemoteFilesBase, RemoteVersion, SharedLinkAccess
 from dropbox_box_provider.hooks.matching import local_file
 from dropbox_box_provider.hooks.progress import TransferProgress
@@ -61,8 +44,9 @@ from dropbox_box_provider.lazy import lazy_module
 if TYPE_CHECKING:
     from dropbox_box_provider.auth import transport
     from dropbox_box_provider.auth.config import Service
-    from dropbox_box_provider.hooks.box import download, file_api, upload
+    from dropbox_box_provider.hooks.box import download, file_api, paths, upload
 else:
+    paths = lazy_module("dropbox_box_provider.hooks.box.paths", globals())
     transport = lazy_module("dropbox_box_provider.auth.transport", globals())
     file_api = lazy_module("dropbox_box_provider.hooks.box.file_api", globals())
     download = lazy_module("dropbox_box_provider.hooks.box.download", globals())
@@ -102,7 +86,7 @@ class BoxHook(BaseOAuthHook, RemoteFilesBase, BoxEvents):
             **conn_id_keyword,
         )
         self._as_user_override = as_user
-        self._paths = PathCache()
+        self._paths = paths.PathCache()
         self._download_client: httpx.Client | None = None
 
     # Airflow < 3.2 reads these two only from the hook's own class dict, never from a base class.
@@ -139,7 +123,7 @@ class BoxHook(BaseOAuthHook, RemoteFilesBase, BoxEvents):
         clone._async_client = None
         clone._async_loop = None
         clone._as_user_override = str(user_id)
-        clone._paths = PathCache()
+        clone._paths = paths.PathCache()
         return clone
 
     def get_current_user(self) -> dict[str, Any]:
@@ -216,38 +200,38 @@ class BoxHook(BaseOAuthHook, RemoteFilesBase, BoxEvents):
         return body
 
     @staticmethod
-    def _request_of(step: Step) -> tuple[str, dict[str, Any], tuple[int, ...]]:
+    def _request_of(step: paths.Step) -> tuple[str, dict[str, Any], tuple[int, ...]]:
         """(url, query, accepted statuses) of one resolver request."""
-        if isinstance(step, ListPage):
+        if isinstance(step, paths.ListPage):
             params: dict[str, Any] = {"usemarker": "true", "limit": LIST_LIMIT}
             if step.marker:
                 params["marker"] = step.marker
             if step.fields:
                 params["fields"] = step.fields
             return f"{API}/folders/{step.folder_id}/items", params, (200,)
-        if isinstance(step, ProbeId):
+        if isinstance(step, paths.ProbeId):
             return f"{API}/{step.kind}s/{step.item_id}", {"fields": "id"}, (200, 404)
         return f"{API}/{step.item.type}s/{step.item.id}", {}, (200, 404)
 
-    def _answer_of(self, step: Step, response: httpx.Response) -> Any:
+    def _answer_of(self, step: paths.Step, response: httpx.Response) -> Any:
         """What the flow is sent back: a page, whether a probed item exists, an object or None."""
-        if isinstance(step, ListPage):
+        if isinstance(step, paths.ListPage):
             return self._items_page(response)
-        if isinstance(step, ProbeId):
+        if isinstance(step, paths.ProbeId):
             return response.status_code == 200
         return response.json() if response.status_code == 200 else None
 
-    def _call(self, step: Step) -> Any:
+    def _call(self, step: paths.Step) -> Any:
         """One resolver request, sync."""
         url, params, expected = self._request_of(step)
         return self._answer_of(step, self.request("GET", url, params=params, expected=expected))
 
-    async def _acall(self, step: Step) -> Any:
+    async def _acall(self, step: paths.Step) -> Any:
         """One resolver request, async."""
         url, params, expected = self._request_of(step)
         return self._answer_of(step, await self.arequest("GET", url, params=params, expected=expected))
 
-    def _run(self, flow: Generator[Step, Any, T]) -> T:
+    def _run(self, flow: Generator[paths.Step, Any, T]) -> T:
         """Drive a resolver flow with sync requests; its return value is the result. A miss says, for a
         service account, whom to invite."""
         answer: Any = None
@@ -279,7 +263,7 @@ class BoxHook(BaseOAuthHook, RemoteFilesBase, BoxEvents):
             "folder in Box, or set the connection's as_user to a user who can see it"
         )
 
-    async def _arun(self, flow: Generator[Step, Any, T]) -> T:
+    async def _arun(self, flow: Generator[paths.Step, Any, T]) -> T:
         """Drive a resolver flow with async requests."""
         answer: Any = None
         while True:
@@ -290,40 +274,40 @@ class BoxHook(BaseOAuthHook, RemoteFilesBase, BoxEvents):
                 return result
             answer = await self._acall(step)
 
-    def _lookup(self, ref: str | int, want: ItemType | None = None) -> Item:
+    def _lookup(self, ref: str | int, want: paths.ItemType | None = None) -> paths.Item:
         return self._run(paths.lookup(self._paths, ref, self._who(), want))
 
-    async def _alookup(self, ref: str | int, want: ItemType | None = None) -> Item:
+    async def _alookup(self, ref: str | int, want: paths.ItemType | None = None) -> paths.Item:
         return await self._arun(paths.lookup(self._paths, ref, self._who(), want))
 
-    def _resolve(self, path: str) -> Item | None:
-        return self._run(paths.resolve(self._paths, split_path(path)))
+    def _resolve(self, path: str) -> paths.Item | None:
+        return self._run(paths.resolve(self._paths, paths.split_path(path)))
 
     def get_item_id(self, path_or_id: str | int) -> str:
         """The Box id of a path (ids pass through unchanged); raises NotFound when nothing is there."""
-        item_id = item_id_of(path_or_id)
+        item_id = paths.item_id_of(path_or_id)
         return item_id if item_id is not None else self._lookup(path_or_id).id
 
     # ------------------------------------------------------------------ RemoteFiles: reading
 
-    def _object(self, ref: str | int, want: ItemType | None = None) -> dict[str, Any]:
+    def _object(self, ref: str | int, want: paths.ItemType | None = None) -> dict[str, Any]:
         return self._run(paths.fetch(self._paths, ref, self._who(), want))
 
-    async def _aobject(self, ref: str | int, want: ItemType | None = None) -> dict[str, Any]:
+    async def _aobject(self, ref: str | int, want: paths.ItemType | None = None) -> dict[str, Any]:
         return await self._arun(paths.fetch(self._paths, ref, self._who(), want))
 
     def info(self, path: str) -> RemoteEntry:
         """The entry at ``path`` (or ``id:<id>``); NotFound when absent."""
-        return entry_of(self._object(path))
+        return paths.entry_of(self._object(path))
 
     async def ainfo(self, path: str) -> RemoteEntry:
         """Async ``info``."""
-        return entry_of(await self._aobject(path))
+        return paths.entry_of(await self._aobject(path))
 
     def _walk(self, folder: RemoteEntry, recursive: bool) -> Iterator[tuple[str, RemoteEntry]]:
         flow, answer = paths.walk(self._paths, folder, recursive), None
-        while (step := next_step(flow, answer)) is not None:
-            if isinstance(step, Emit):
+        while (step := paths.next_step(flow, answer)) is not None:
+            if isinstance(step, paths.Emit):
                 answer = None
                 yield step.relative, step.entry
             else:
@@ -331,8 +315,8 @@ class BoxHook(BaseOAuthHook, RemoteFilesBase, BoxEvents):
 
     async def _awalk(self, folder: RemoteEntry, recursive: bool) -> AsyncIterator[tuple[str, RemoteEntry]]:
         flow, answer = paths.walk(self._paths, folder, recursive), None
-        while (step := next_step(flow, answer)) is not None:
-            if isinstance(step, Emit):
+        while (step := paths.next_step(flow, answer)) is not None:
+            if isinstance(step, paths.Emit):
                 answer = None
                 yield step.relative, step.entry
             else:
@@ -390,7 +374,11 @@ class BoxHook(BaseOAuthHook, RemoteFilesBase, BoxEvents):
             if listed is not None:
                 return listed, True
             remote = remote.ref
-        if version is None and not self.verify_checksums and (file_id := item_id_of(remote)) is not None:
+        if (
+            version is None
+            and not self.verify_checksums
+            and (file_id := paths.item_id_of(remote)) is not None
+        ):
             return {"id": file_id}, False
         info = self._object(remote, "file")
         if version is not None:
@@ -400,7 +388,7 @@ class BoxHook(BaseOAuthHook, RemoteFilesBase, BoxEvents):
     def _listed_info(self, entry: RemoteEntry) -> dict[str, Any] | None:
         """What a listed file's entry tells a download (id, name, and size and SHA-1 when verifying), or None
         when it lacks what is needed (a folder, or an entry without the listing's size and SHA-1)."""
-        if not entry.is_file or item_id_of(entry.ref) is None:
+        if not entry.is_file or paths.item_id_of(entry.ref) is None:
             return None
         if not self.verify_checksums:
             return {"id": entry.id, "name": entry.name}
@@ -415,12 +403,12 @@ class BoxHook(BaseOAuthHook, RemoteFilesBase, BoxEvents):
 
         A concurrent creator's folder (409 ``item_name_in_use``) counts as existing.
         """
-        parts = split_path(path)
+        parts = paths.split_path(path)
         if not parts:
             if exist_ok:
-                return entry_of({"type": "folder", "id": ROOT_ID, "name": "All Files"})
+                return paths.entry_of({"type": "folder", "id": paths.ROOT_ID, "name": "All Files"})
             raise AlreadyExists("the Box root folder always exists", status=409, code="item_name_in_use")
-        parent = ROOT
+        parent = paths.ROOT
         for depth, name in enumerate(parts):
             here = parts[: depth + 1]
             last = depth == len(parts) - 1
@@ -428,14 +416,14 @@ class BoxHook(BaseOAuthHook, RemoteFilesBase, BoxEvents):
             if existing is not None:
                 if existing.type != "folder":
                     raise AlreadyExists(
-                        f"Box path {display(here)!r} is a file, so a folder cannot be created there; "
+                        f"Box path {paths.display(here)!r} is a file, so a folder cannot be created there; "
                         "delete the file or choose another path",
                         status=409,
                         code="item_name_in_use",
                     )
                 if last and not exist_ok:
                     raise AlreadyExists(
-                        f"Box folder {display(here)!r} already exists; pass exist_ok=True to accept it",
+                        f"Box folder {paths.display(here)!r} already exists; pass exist_ok=True to accept it",
                         status=409,
                         code="item_name_in_use",
                     )
@@ -443,15 +431,15 @@ class BoxHook(BaseOAuthHook, RemoteFilesBase, BoxEvents):
                 continue
             if not last and not parents:
                 raise NotFound(
-                    f"Box folder {display(parts[:-1])!r} does not exist; create it first, or pass "
+                    f"Box folder {paths.display(parts[:-1])!r} does not exist; create it first, or pass "
                     "parents=True",
                     status=404,
                     code="not_found",
                 )
             parent = self._make_folder(parent.id, name, here, exist_ok=exist_ok or not last)
-        return entry_of({"type": "folder", "id": parent.id, "name": parts[-1]}, display(parts))
+        return paths.entry_of({"type": "folder", "id": parent.id, "name": parts[-1]}, paths.display(parts))
 
-    def _make_folder(self, parent_id: str, name: str, parts: list[str], *, exist_ok: bool) -> Item:
+    def _make_folder(self, parent_id: str, name: str, parts: list[str], *, exist_ok: bool) -> paths.Item:
         response = self.request(
             "POST",
             f"{API}/folders",
@@ -460,7 +448,7 @@ class BoxHook(BaseOAuthHook, RemoteFilesBase, BoxEvents):
             expected=(201, 409),
         )
         if response.status_code == 201:
-            item = Item(str(response.json()["id"]), "folder")
+            item = paths.Item(str(response.json()["id"]), "folder")
         else:
             conflict = upload.conflict_of(response)
             # Resent after a lost answer, a folder of that name in this parent is the one this call made.
@@ -468,12 +456,12 @@ class BoxHook(BaseOAuthHook, RemoteFilesBase, BoxEvents):
             if conflict is None or conflict.get("type") != "folder" or not (exist_ok or made):
                 kind = conflict.get("type", "item") if conflict else "item"
                 raise AlreadyExists(
-                    f"Box already has a {kind} named {name!r} in {display(parts[:-1])!r}; "
+                    f"Box already has a {kind} named {name!r} in {paths.display(parts[:-1])!r}; "
                     + ("choose another name" if kind != "folder" else "pass exist_ok=True to accept it"),
                     status=409,
                     code="item_name_in_use",
                 )
-            item = Item(str(conflict["id"]), "folder")
+            item = paths.Item(str(conflict["id"]), "folder")
         self._paths.remember(parts, item)
         return item
 
@@ -491,7 +479,7 @@ class BoxHook(BaseOAuthHook, RemoteFilesBase, BoxEvents):
 
     def _delete(self, ref: str | int, recursive: bool, etag: str | None = None) -> None:
         item = self._lookup(ref)
-        if item.id == ROOT_ID and item.type == "folder":
+        if item.id == paths.ROOT_ID and item.type == "folder":
             raise InvalidRemotePath("the Box root folder cannot be deleted; name a folder inside it")
         headers = {"If-Match": etag} if etag is not None else {}
         with _explained_precondition(f"Box {item.type} {ref!r}", etag):
@@ -518,7 +506,7 @@ class BoxHook(BaseOAuthHook, RemoteFilesBase, BoxEvents):
                     code,
                 )
             raise services.error_from_response("box", response, self.conn_id)
-        parts = None if item_id_of(ref) is not None else split_path(str(ref))
+        parts = None if paths.item_id_of(ref) is not None else paths.split_path(str(ref))
         self._paths.forget(parts, item.id)
         if response.status_code == 404 and transport.may_have_acted(response):
             return  # resent after a lost answer: the first attempt moved it to the trash
@@ -590,7 +578,7 @@ class BoxHook(BaseOAuthHook, RemoteFilesBase, BoxEvents):
         self, remote: str | int, name: str | None, local_name: str | None
     ) -> tuple[str, str, list[str] | None]:
         """(folder id, file name, folder path parts or None) of an upload target."""
-        folder_id = item_id_of(remote)
+        folder_id = paths.item_id_of(remote)
         if folder_id is not None:
             if not name:
                 raise InvalidRemotePath(
@@ -598,11 +586,11 @@ class BoxHook(BaseOAuthHook, RemoteFilesBase, BoxEvents):
                 )
             return folder_id, name, None
         text = str(remote)
-        if text.endswith("/") and (folder_id := item_id_of(text.rstrip("/"))) is not None:
+        if text.endswith("/") and (folder_id := paths.item_id_of(text.rstrip("/"))) is not None:
             if not local_name:
                 raise InvalidRemotePath(f"uploading into folder id {remote} needs a file name: add it")
             return folder_id, local_name, None
-        parts = split_path(text)
+        parts = paths.split_path(text)
         if name is not None:
             return self.mkdir(text).id, name, parts
         if text.endswith("/") or not parts:
@@ -619,7 +607,7 @@ class BoxHook(BaseOAuthHook, RemoteFilesBase, BoxEvents):
             )
             return existing.id, local_name, parts
         folder = parts[:-1]
-        return (self.mkdir(display(folder)).id if folder else ROOT_ID), parts[-1], folder
+        return (self.mkdir(paths.display(folder)).id if folder else paths.ROOT_ID), parts[-1], folder
 
     def _upload(  # noqa: PLR0917
         self,
@@ -665,10 +653,10 @@ class BoxHook(BaseOAuthHook, RemoteFilesBase, BoxEvents):
             raise AlreadyExists(
                 f"Box kept reporting a conflict for {file_name!r}; run again", 409, "item_name_in_use"
             )
-        path = display([*folder_parts, file_name]) if folder_parts is not None else None
+        path = paths.display([*folder_parts, file_name]) if folder_parts is not None else None
         if folder_parts is not None:
-            self._paths.remember([*folder_parts, file_name], Item(str(entry["id"]), "file"))
-        return entry_of(entry, path)
+            self._paths.remember([*folder_parts, file_name], paths.Item(str(entry["id"]), "file"))
+        return paths.entry_of(entry, path)
 
     def _upload_if_match(  # noqa: PLR0917
         self,
@@ -682,11 +670,11 @@ class BoxHook(BaseOAuthHook, RemoteFilesBase, BoxEvents):
         """A new version over the file whose etag is ``etag``. A 412 whose file now holds these very bytes
         is success: a resend after a lost answer (the first attempt made the version) or the same write."""
         if folder_parts is not None:
-            item = self._resolve(display([*folder_parts, file_name]))
+            item = self._resolve(paths.display([*folder_parts, file_name]))
         else:
             listed = self.list(f"id:{folder_id}")
             found = next((e for e in listed if e.name.lower() == file_name.lower()), None)
-            item = Item(found.id, found.kind) if found is not None else None
+            item = paths.Item(found.id, found.kind) if found is not None else None
         if item is None or item.type != "file":
             raise PreconditionFailed(
                 f"Box has no file named {file_name!r} in folder {folder_id} to match etag {etag!r}; upload "
@@ -713,12 +701,12 @@ class BoxHook(BaseOAuthHook, RemoteFilesBase, BoxEvents):
         self, src: str, dst: str, overwrite: bool, *, keep_source: bool, etag: str | None = None
     ) -> RemoteEntry:
         item = self._lookup(src)
-        if item.id == ROOT_ID:
+        if item.id == paths.ROOT_ID:
             raise InvalidArgument("the Box root folder cannot be moved or copied")
-        parts = split_path(dst)
+        parts = paths.split_path(dst)
         if not parts:
             raise InvalidRemotePath("give the destination's full path, e.g. '/archive/report.csv'")
-        folder = self.mkdir(display(parts[:-1])).id if len(parts) > 1 else ROOT_ID
+        folder = self.mkdir(paths.display(parts[:-1])).id if len(parts) > 1 else paths.ROOT_ID
         body = {"name": parts[-1], "parent": {"id": folder}}
         method, url = (
             ("POST", f"{API}/{item.type}s/{item.id}/copy")
@@ -740,9 +728,11 @@ class BoxHook(BaseOAuthHook, RemoteFilesBase, BoxEvents):
             ):  # identical content already there (a resent or repeated call): done, nothing replaced
                 if not keep_source and str(conflict["id"]) != item.id:
                     self._delete(f"id:{item.id}", False)
-                    self._paths.forget(None if item_id_of(src) is not None else split_path(src), item.id)
-                found = entry_of(self._object(f"id:{conflict['id']}", "file"), display(parts))
-                self._paths.remember(parts, Item(found.id, "file"))
+                    self._paths.forget(
+                        None if paths.item_id_of(src) is not None else paths.split_path(src), item.id
+                    )
+                found = paths.entry_of(self._object(f"id:{conflict['id']}", "file"), paths.display(parts))
+                self._paths.remember(parts, paths.Item(found.id, "file"))
                 return found
             if not overwrite or conflict.get("type") != "file" or item.type != "file":
                 raise AlreadyExists(
@@ -758,14 +748,14 @@ class BoxHook(BaseOAuthHook, RemoteFilesBase, BoxEvents):
             self._delete(f"id:{conflict['id']}", False)
             response = self.request(method, url, json=body, expected=(200, 201))
         if not keep_source:
-            self._paths.forget(None if item_id_of(src) is not None else split_path(src), item.id)
+            self._paths.forget(None if paths.item_id_of(src) is not None else paths.split_path(src), item.id)
         self._paths.forget(parts)
-        result = entry_of(response.json(), display(parts))
-        self._paths.remember(parts, Item(result.id, result.kind))
+        result = paths.entry_of(response.json(), paths.display(parts))
+        self._paths.remember(parts, paths.Item(result.id, result.kind))
         return result
 
     def _moved_before(
-        self, src: str, item: Item, parts: list[str], folder_id: str, etag: str | None
+        self, src: str, item: paths.Item, parts: list[str], folder_id: str, etag: str | None
     ) -> RemoteEntry:
         """After a 412 on a move: the item already at ``parts`` is success (a resend whose first attempt
         moved it, which changed its etag); otherwise PreconditionFailed saying what to do."""
@@ -777,10 +767,10 @@ class BoxHook(BaseOAuthHook, RemoteFilesBase, BoxEvents):
                 412,
                 "precondition_failed",
             )
-        self._paths.forget(None if item_id_of(src) is not None else split_path(src), item.id)
+        self._paths.forget(None if paths.item_id_of(src) is not None else paths.split_path(src), item.id)
         self._paths.forget(parts)
-        done = entry_of(moved, display(parts))
-        self._paths.remember(parts, Item(done.id, done.kind))
+        done = paths.entry_of(moved, paths.display(parts))
+        self._paths.remember(parts, paths.Item(done.id, done.kind))
         return done
 
     def move(self, src: str, dst: str, overwrite: bool = False, *, etag: str | None = None) -> RemoteEntry:
@@ -833,7 +823,7 @@ class BoxHook(BaseOAuthHook, RemoteFilesBase, BoxEvents):
         return await self._aobject(path_or_id)
 
     def list_folder(
-        self, path_or_id: str | int = ROOT_ID, limit: int = LIST_LIMIT, fields: str | None = None
+        self, path_or_id: str | int = "0", limit: int = LIST_LIMIT, fields: str | None = None
     ) -> Iterator[dict[str, Any]]:
         """Deprecated: ``list(path)`` (this yields Box's mini objects, as it always did)."""
         warn_deprecated("BoxHook.list_folder()", "BoxHook.list()")
@@ -849,11 +839,13 @@ class BoxHook(BaseOAuthHook, RemoteFilesBase, BoxEvents):
             params["marker"] = page["next_marker"]
 
     async def alist_folder(
-        self, path_or_id: str | int = ROOT_ID, limit: int = LIST_LIMIT, fields: str | None = None
+        self, path_or_id: str | int = "0", limit: int = LIST_LIMIT, fields: str | None = None
     ) -> AsyncIterator[dict[str, Any]]:
         """Deprecated: ``alist(path)``."""
         warn_deprecated("BoxHook.alist_folder()", "BoxHook.alist()")
-        folder = await self.ainfo(str(path_or_id) if item_id_of(path_or_id) is None else f"id:{path_or_id}")
+        folder = await self.ainfo(
+            str(path_or_id) if paths.item_id_of(path_or_id) is None else f"id:{path_or_id}"
+        )
         async for _, entry in self._awalk(folder, False):
             yield dict(entry.raw)
 

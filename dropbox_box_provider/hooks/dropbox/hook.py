@@ -26,8 +26,8 @@ from dropbox_box_provider.errors import (
     ServiceError,
 )
 from dropbox_box_provider.hooks.base import BaseOAuthHook
-from dropbox_box_provider.hooks.dropbox import upload
 from dropbox_box_provider.hooks.dropbox.changes import DropboxChanges
+from dropbox_box_provider.hooks.dropbox.limits import DEFAULT_CHUNK_SIZE, SINGLE_UPLOAD_LIMIT
 from dropbox_box_provider.hooks.dropbox.paths import (
     ROOT,
     entry_of,
@@ -45,13 +45,14 @@ from dropbox_box_provider.lineage import report_upload
 if TYPE_CHECKING:
     from dropbox_box_provider.auth import transport
     from dropbox_box_provider.auth.config import Service
-    from dropbox_box_provider.hooks.dropbox import download, file_api, stream
+    from dropbox_box_provider.hooks.dropbox import download, file_api, stream, upload
     from dropbox_box_provider.hooks.dropbox.stream import StreamingUpload
 else:
     transport = lazy_module("dropbox_box_provider.auth.transport", globals())
     download = lazy_module("dropbox_box_provider.hooks.dropbox.download", globals())
     file_api = lazy_module("dropbox_box_provider.hooks.dropbox.file_api", globals())
     stream = lazy_module("dropbox_box_provider.hooks.dropbox.stream", globals())
+    upload = lazy_module("dropbox_box_provider.hooks.dropbox.upload", globals())
 
 _RPC_HEADERS = {"Content-Type": "application/json"}
 
@@ -288,9 +289,9 @@ class DropboxHook(BaseOAuthHook, RemoteFilesBase, DropboxChanges):
         remote: str,
         overwrite: bool = False,
         *,
-        chunk_size: int = upload.DEFAULT_CHUNK_SIZE,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
         autorename: bool = False,
-        single_request_limit: int = upload.SINGLE_UPLOAD_LIMIT,
+        single_request_limit: int = SINGLE_UPLOAD_LIMIT,
         progress_interval: float = DEFAULT_INTERVAL,
         **deprecated: Any,
     ) -> RemoteEntry:

@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Any
 from dropbox_box_provider.auth.services import DROPBOX
 from dropbox_box_provider.content_hash import DROPBOX_BLOCK_SIZE, DropboxContentHasher
 from dropbox_box_provider.errors import InvalidArgument, ServiceError
+from dropbox_box_provider.hooks.dropbox.limits import SINGLE_UPLOAD_LIMIT
 from dropbox_box_provider.hooks.dropbox.upload import (
     READ_SIZE,
-    SINGLE_UPLOAD_LIMIT,
     commit_arg,
     content_headers,
     verify,

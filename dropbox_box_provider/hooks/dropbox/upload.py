@@ -16,6 +16,7 @@ import httpx
 from dropbox_box_provider.auth.services import DROPBOX
 from dropbox_box_provider.content_hash import DROPBOX_BLOCK_SIZE, combine_block_digests, dropbox_content_hash
 from dropbox_box_provider.errors import ChecksumMismatch, InvalidArgument, ServiceError, SourceChanged
+from dropbox_box_provider.hooks.dropbox.limits import DEFAULT_CHUNK_SIZE, SINGLE_UPLOAD_LIMIT, MiB
 from dropbox_box_provider.hooks.dropbox.paths import dropbox_api_arg
 from dropbox_box_provider.hooks.hashing import OVERLAP_THRESHOLD, SerialWorker
 from dropbox_box_provider.hooks.progress import DEFAULT_INTERVAL, TransferProgress
@@ -23,9 +24,6 @@ from dropbox_box_provider.hooks.progress import DEFAULT_INTERVAL, TransferProgre
 if TYPE_CHECKING:
     from dropbox_box_provider.hooks.dropbox.hook import DropboxHook
 
-MiB = 1024 * 1024
-SINGLE_UPLOAD_LIMIT = 150 * MiB
-DEFAULT_CHUNK_SIZE = 32 * MiB
 READ_SIZE = 1 * MiB
 MAX_OFFSET_RECOVERIES = 5
 
