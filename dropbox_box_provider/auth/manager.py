@@ -457,7 +457,11 @@ class TokenManager:
         obtained_at = record.payload.get(OBTAINED_AT_KEY)
         tokens = tokens_from_record(record)
         if isinstance(obtained_at, (int, float)) and now - obtained_at <= FORCE_REFRESH_REUSE_SECONDS:
-            return tokens if tokens.is_valid(0.0, now) else None
+            # Only while in the first half of its life, as good as a fresh one: a short-lived token obtained
+            # moments ago may be about to expire, whatever the margin.
+            remaining, lifetime = tokens.expires_in(now), tokens.lifetime()
+            fresh = remaining is None or (lifetime is not None and remaining > lifetime / 2)
+            return tokens if tokens.access_token and fresh else None
         return None
 
     def _obtain(

@@ -449,6 +449,23 @@ def test_force_refresh_is_single_flight_across_workers(
     assert no_invalid_grant(fresh_emulator)
 
 
+def test_force_refresh_does_not_reuse_a_recent_token_about_to_expire(
+    fresh_emulator: RunningEmulator, store: CountingStore
+) -> None:
+    """Reproduces CI stop 27 (fault storm): a forced refresh reused a 3 s token obtained moments before
+    that had 50 ms left (margin 0), and Box refused it on the next call. A recent token is reused only in
+    the first half of its life."""
+    fresh_emulator.client.configure(access_token_ttl=3.0)
+    code = fresh_emulator.client.authorize("box", DEMO_BOX_CLIENT_ID, redirect_uri=REDIRECT_URI)
+    config = box_config(fresh_emulator, "box_force_late", verifier=code)
+    initial = TokenManager(store).get_valid_token("box_force_late", config)
+    assert initial.obtained_at is not None and initial.expires_at is not None
+    almost_expired = initial.expires_at - 0.1  # obtained 2.9 s ago, inside the 5 s reuse window
+    forced = TokenManager(store, clock=lambda: almost_expired).force_refresh("box_force_late", config)
+    assert forced.access_token != initial.access_token
+    assert grants(fresh_emulator, "refresh_token") == 1
+
+
 def test_status_reads_metadata_only(
     fresh_emulator: RunningEmulator, sqlite_store_url: str, store_key: str
 ) -> None:
