@@ -452,9 +452,9 @@ def test_force_refresh_is_single_flight_across_workers(
 def test_force_refresh_does_not_reuse_a_recent_token_about_to_expire(
     fresh_emulator: RunningEmulator, store: CountingStore
 ) -> None:
-    """Reproduces CI stop 27 (fault storm): a forced refresh reused a 3 s token obtained moments before
-    that had 50 ms left (margin 0), and Box refused it on the next call. A recent token is reused only in
-    the first half of its life."""
+    """Found by a fresh-clone `.ci/run` (the fault storm): a forced refresh reused a 3 s token obtained
+    moments before that had 50 ms left (margin 0), and Box refused it on the next call. A recent token is
+    reused only in the first half of its life."""
     fresh_emulator.client.configure(access_token_ttl=3.0)
     code = fresh_emulator.client.authorize("box", DEMO_BOX_CLIENT_ID, redirect_uri=REDIRECT_URI)
     config = box_config(fresh_emulator, "box_force_late", verifier=code)
