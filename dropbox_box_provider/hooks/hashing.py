@@ -75,9 +75,10 @@ class SerialWorker:
 
 class OverlappedHash:
     """``update`` hands bytes to a worker thread (inline for an expected size below ``OVERLAP_THRESHOLD``);
-    ``hexdigest`` waits for the backlog. Use as a context manager, so the worker ends even on failure."""
+    ``hexdigest`` waits for the backlog. ``hasher`` None (checksums not verified) takes the bytes and computes
+    nothing. Use as a context manager, so the worker ends even on failure."""
 
-    def __init__(self, hasher: Hash, expected_size: int | None) -> None:
+    def __init__(self, hasher: Hash | None, expected_size: int | None) -> None:
         self._hasher = hasher
         self._worker = SerialWorker(expected_size is None or expected_size >= OVERLAP_THRESHOLD)
 
@@ -89,15 +90,16 @@ class OverlappedHash:
 
     def update(self, data: bytes) -> None:
         """Add the next bytes."""
-        self._worker.submit(self._hasher.update, data)
+        if self._hasher is not None:
+            self._worker.submit(self._hasher.update, data)
 
-    def restart(self, hasher: Hash) -> None:
+    def restart(self, hasher: Hash | None) -> None:
         """Drop what was fed and start over with ``hasher`` (a download that began again from byte 0)."""
         self._worker.stop()
         self._worker = SerialWorker(self._worker.overlap)
         self._hasher = hasher
 
-    def hexdigest(self) -> str:
-        """The digest of everything fed, once the worker has caught up."""
+    def hexdigest(self) -> str | None:
+        """The digest of everything fed, once the worker has caught up; None without a hasher."""
         self._worker.wait()
-        return self._hasher.hexdigest()
+        return self._hasher.hexdigest() if self._hasher is not None else None

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from cryptography.fernet import Fernet
 
 from dropbox_box_provider.auth import content_transport, transport
 from dropbox_box_provider.errors import ChecksumMismatch, TransportError
@@ -26,11 +25,7 @@ MiB = 1024 * 1024
 LARGE = OVERLAP_THRESHOLD + 3 * MiB + 5  # hashed in the worker thread
 
 
-@pytest.fixture(autouse=True)
-def fernet_key(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AIRFLOW__CORE__FERNET_KEY", Fernet.generate_key().decode())
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
-        monkeypatch.delenv(name, raising=False)
+pytestmark = pytest.mark.usefixtures("fernet_key_without_proxy")
 
 
 def random_file(path: Path, size: int) -> str:

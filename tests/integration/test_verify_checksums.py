@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography.fernet import Fernet
 
 from dropbox_box_provider.errors import AuthConfigError, ChecksumMismatch, InvalidArgument, TransportError
 from dropbox_box_provider.hooks.box import BoxHook
@@ -31,11 +30,7 @@ METADATA_GET = re.compile(r"^/2\.0/files/\d+$")
 CONTENT_GET = re.compile(r"^/2\.0/files/\d+/content$")
 
 
-@pytest.fixture(autouse=True)
-def fernet_key(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AIRFLOW__CORE__FERNET_KEY", Fernet.generate_key().decode())
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
-        monkeypatch.delenv(name, raising=False)
+pytestmark = pytest.mark.usefixtures("fernet_key_without_proxy")
 
 
 def random_file(path: Path, size: int) -> bytes:

@@ -4,7 +4,6 @@ hook's ``verify_checksums`` is off."""
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import time
 from typing import IO, TYPE_CHECKING, Any
@@ -15,7 +14,7 @@ import httpx
 from dropbox_box_provider.auth import services
 from dropbox_box_provider.auth.services import BOX
 from dropbox_box_provider.errors import ChecksumMismatch, ServiceError, TransportError
-from dropbox_box_provider.hooks.hashing import OverlappedHash
+from dropbox_box_provider.hooks.hashing import Hash, OverlappedHash
 
 if TYPE_CHECKING:
     from dropbox_box_provider.hooks.box.hook import BoxHook
@@ -86,10 +85,13 @@ def fetch_into(hook: BoxHook, info: dict[str, Any], handle: IO[bytes], version: 
     listed = info.get("size")
     size: int | None = listed if isinstance(listed, int) and not isinstance(listed, bool) else None
     verifying = hook.verify_checksums and bool(info.get("sha1"))
-    digest = OverlappedHash(hashlib.sha1(usedforsecurity=False), size) if verifying else None
+
+    def new_hasher() -> Hash | None:
+        return hashlib.sha1(usedforsecurity=False) if verifying else None
+
     policy = hook.retry_policy
     progress: TransferProgress | None = None
-    with digest or contextlib.nullcontext():
+    with OverlappedHash(new_hasher(), size) as digest:
         written = 0
         location: str | None = None
         start = time.monotonic()
@@ -109,8 +111,7 @@ def fetch_into(hook: BoxHook, info: dict[str, Any], handle: IO[bytes], version: 
                     if status in (200, 206) and written and not resumed:
                         handle.seek(0)  # the server sent the whole file (or another range): start over
                         handle.truncate()
-                        if digest is not None:
-                            digest.restart(hashlib.sha1(usedforsecurity=False))
+                        digest.restart(new_hasher())
                         written = 0
                         if progress is not None:
                             progress.reset_to(0)
@@ -130,8 +131,7 @@ def fetch_into(hook: BoxHook, info: dict[str, Any], handle: IO[bytes], version: 
                     # The transport's own chunks (1 MiB): a chunk size here would re-chunk in Python.
                     for block in response.iter_bytes():
                         handle.write(block)
-                        if digest is not None:
-                            digest.update(block)
+                        digest.update(block)
                         written += len(block)
                         progress.update(len(block))
                 if size is not None and written < size:
@@ -149,7 +149,7 @@ def fetch_into(hook: BoxHook, info: dict[str, Any], handle: IO[bytes], version: 
                     ) from exc
                 hook.log.warning("Box download of %r interrupted (%s); resuming in %.2f s", name, exc, delay)
                 time.sleep(delay)
-        actual = digest.hexdigest() if digest is not None else None
+        actual = digest.hexdigest()
     if progress is not None:
         progress.finish()
     expected = info.get("sha1")

@@ -100,18 +100,17 @@ def _stream_into(
     path: str,
 ) -> str | None:
     """Write the response body to ``target``; its content_hash when the hook verifies checksums, else None."""
-    verifying = hook.verify_checksums
-    with OverlappedHash(DropboxContentHasher(), progress.total) as hasher:
+    hasher = DropboxContentHasher() if hook.verify_checksums else None
+    with OverlappedHash(hasher, progress.total) as digest:
         try:
             # The transport's own chunks (1 MiB): a chunk size here would re-chunk in Python.
             for chunk in response.iter_bytes():
                 target.write(chunk)
-                if verifying:
-                    hasher.update(chunk)
+                digest.update(chunk)
                 progress.update(len(chunk))
         except httpx.HTTPError as exc:
             raise hook.read_error(exc, f"download of {path!r}", progress.done) from exc
-        return hasher.hexdigest() if verifying else None
+        return digest.hexdigest()
 
 
 def read_range(hook: DropboxHook, path: str, start: int, end: int) -> bytes:
