@@ -242,3 +242,160 @@ def test_box_path_remembered_by_one_hook_follows_a_move_by_another(
         assert box.info("/Q/a.txt").path == "/Q/a.txt" and box.read_bytes("/P/c.txt") == b"b"
     finally:
         other.close()
+
+
+# Every operation on a file found in a folder of several listing pages -------------------------------------
+
+
+def folder_item_pages(emulator: RunningEmulator, folder_id: str) -> int:
+    """Box folder listing pages the emulator served for ``folder_id``."""
+    routes = emulator.client.stats()["box"]["routes"]
+    return int(routes.get(f"/2.0/folders/{folder_id}/items", {}).get("200", 0))
+
+
+def test_each_operation_on_files_in_a_folder_of_several_pages(
+    files: Any, fresh_emulator: RunningEmulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Search, temporary and shared links (password, expiry), versions and a versioned download, each from
+    a hook that has not seen the folder: on Box the path resolver pages through the folder (2 items a page)
+    to reach names on its last page; on Dropbox listings are paged the same way."""
+    from dropbox_box_provider.hooks.box import hook as box_hook_module
+    from dropbox_box_provider.hooks.dropbox import DropboxHook
+
+    monkeypatch.setattr(box_hook_module, "LIST_LIMIT", 2)
+    list_arg = DropboxHook._list_arg
+    monkeypatch.setattr(
+        DropboxHook,
+        "_list_arg",
+        staticmethod(lambda path, recursive, limit: list_arg(path, recursive, limit or 2)),
+    )
+    module = dropbox_file_api if files.service == "dropbox" else box_file_api
+    monkeypatch.setattr(module, "SEARCH_PAGE", 2)
+    monkeypatch.setattr(box_file_api, "VERSIONS_PAGE", 1)
+    folder = "/Crowded ünï"
+    for index in range(6):
+        files.write_bytes(f"{folder}/ärchive {index}.bin", b"filler")
+    target, shared, team = (
+        f"{folder}/Ωmega zürich.txt",
+        f"{folder}/Ωmega shared.txt",
+        f"{folder}/Ωmega team.txt",
+    )
+    contents = [b"first", "второй".encode()]
+    files.write_bytes(target, contents[0])
+    files.write_bytes(target, contents[1], overwrite=True)
+    files.write_bytes(shared, b"shared")
+    files.write_bytes(team, b"team")
+    folder_id = files.info(folder).id
+    assert len(list(files.list(folder))) == 9  # five pages of two
+    hooks: list[Any] = []
+
+    def fresh() -> Any:
+        """A hook of the same connection that has resolved nothing yet."""
+        hooks.append(type(files)(files.conn_id, retry_policy=FAST))
+        return hooks[-1]
+
+    def pages_read(action: Any) -> Any:
+        before = folder_item_pages(fresh_emulator, folder_id)
+        result = action()
+        if files.service == "box":
+            assert folder_item_pages(fresh_emulator, folder_id) - before >= 2, "the folder was paged through"
+        return result
+
+    try:
+        link = pages_read(lambda: fresh().temporary_link(target.upper()))
+        assert httpx.get(link).content == contents[1]
+
+        url = pages_read(lambda: fresh().shared_link(shared, password="s3cret-pass"))
+        assert fresh().shared_link(shared.lower(), password="s3cret-pass") == url
+        expires = (datetime.now(UTC) + timedelta(days=3)).replace(microsecond=0)
+        team_url = pages_read(lambda: fresh().shared_link(team, access="team", expires=expires))
+        assert team_url.startswith("https://") and team_url != url
+        if files.service == "box":
+            protected = files.info(shared).raw["shared_link"]
+            assert protected["access"] == "open" and protected["is_password_enabled"]
+            company = files.info(team).raw["shared_link"]
+            assert company["access"] == "company"
+            assert datetime.fromisoformat(company["unshared_at"]) == expires
+        else:
+            protected, limited = (existing_dropbox_link(files, p) for p in (shared, team))
+            assert protected["url"] == url and protected["link_permissions"]["require_password"]
+            assert limited["url"] == team_url
+            assert limited["link_permissions"]["effective_audience"][".tag"] == "team"
+            assert limited["expires"] == expires.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+        versions = pages_read(lambda: fresh().versions(target))
+        assert [v.content_hash for v in versions] == [expected_hash(files, d) for d in reversed(contents)]
+        earlier = pages_read(
+            lambda: fresh().download_file(target, tmp_path / "earlier.bin", version=versions[1].id)
+        )
+        assert earlier.read_bytes() == contents[0]
+
+        before = search_requests(fresh_emulator, files.service)
+        found = list(fresh().search("ΩMEGA", path=folder))  # three matches, two a page
+        assert sorted(e.path for e in found) == sorted([target, shared, team])
+        assert search_requests(fresh_emulator, files.service) - before >= 2, "more than one page was read"
+    finally:
+        for hook in hooks:
+            hook.close()
+
+
+def existing_dropbox_link(hook: Any, path: str) -> dict[str, Any]:
+    """The link Dropbox keeps for ``path``, as its ``shared_link_already_exists`` answer carries it."""
+    from dropbox_box_provider.auth.services import DROPBOX
+
+    answer = hook.request(
+        "POST",
+        f"{DROPBOX.api_base}/sharing/create_shared_link_with_settings",
+        json={"path": path},
+        expected=(409,),
+    ).json()
+    existing: dict[str, Any] = answer["error"]["shared_link_already_exists"]["metadata"]
+    return existing
+
+
+def test_box_etag_on_items_in_a_folder_of_several_pages(
+    box: BoxHook, fresh_emulator: RunningEmulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """upload_file, move and delete with etag=, each from a hook that pages through the folder to find the
+    item: a stale etag is PreconditionFailed and changes nothing; the current one acts."""
+    from dropbox_box_provider.hooks.box import hook as box_hook_module
+
+    monkeypatch.setattr(box_hook_module, "LIST_LIMIT", 2)
+    folder = "/Étag crowd"
+    for index in range(5):
+        box.write_bytes(f"{folder}/fïller {index}.txt", b"f")
+    first = box.write_bytes(f"{folder}/zébra.txt", b"one")
+    second = box.write_bytes(f"{folder}/zébra.txt", b"two", overwrite=True)
+    folder_id = box.info(folder).id
+    local = tmp_path / "three.txt"
+    local.write_bytes(b"three")
+    hooks: list[BoxHook] = []
+
+    def fresh() -> BoxHook:
+        hooks.append(BoxHook("etag_box", retry_policy=FAST))
+        return hooks[-1]
+
+    def paged(action: Any) -> Any:
+        before = folder_item_pages(fresh_emulator, folder_id)
+        try:
+            return action()
+        finally:
+            assert folder_item_pages(fresh_emulator, folder_id) - before >= 2, "the folder was paged through"
+
+    try:
+        with pytest.raises(PreconditionFailed):
+            paged(lambda: fresh().upload_file(local, f"{folder}/zébra.txt", etag=first.etag))
+        third = paged(lambda: fresh().upload_file(local, f"{folder}/ZÉBRA.txt", etag=second.etag))
+        assert box.read_bytes(f"{folder}/zébra.txt") == b"three"
+        with pytest.raises(PreconditionFailed):
+            paged(lambda: fresh().move(f"{folder}/zébra.txt", f"{folder}/züg.txt", etag=second.etag))
+        moved = paged(lambda: fresh().move(f"{folder}/zébra.txt", f"{folder}/züg.txt", etag=third.etag))
+        assert moved.path == f"{folder}/züg.txt"
+        with pytest.raises(PreconditionFailed):
+            paged(lambda: fresh().delete(f"{folder}/züg.txt", etag=second.etag))
+        assert fresh().exists(f"{folder}/züg.txt")
+        paged(lambda: fresh().delete(f"{folder}/züg.txt", etag=moved.etag))
+        assert not fresh().exists(f"{folder}/züg.txt")
+    finally:
+        for hook in hooks:
+            hook.close()
