@@ -258,3 +258,44 @@ def test_copy_then_delete_in_a_real_dag_run(deployment: Deployment) -> None:
     assert deployment.last_run_state("box_copy_delete") == "success", output[-4000:]
     assert "COPY_DELETE_OK" in output, output[-4000:]
     assert tokens.access_token not in output and str(tokens.refresh_token) not in output
+
+
+def test_globs_over_a_folder_of_several_listing_pages(
+    service: Service, emulated_services: EmulatedServices, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Copy (move=False by default) and delete by glob where the folder's listing takes several pages
+    (2 entries a page): every match on every page is acted on; the XComs carry metadata, no token."""
+    from dropbox_box_provider.hooks.box import hook as box_hook_module
+    from dropbox_box_provider.hooks.dropbox import DropboxHook
+
+    monkeypatch.setattr(box_hook_module, "LIST_LIMIT", 2)
+    list_arg = DropboxHook._list_arg
+    monkeypatch.setattr(
+        DropboxHook,
+        "_list_arg",
+        staticmethod(lambda path, recursive, limit: list_arg(path, recursive, limit or 2)),
+    )
+    files = service.hook()
+    names = [f"dåta {i}.csv" for i in range(5)] + ["zürich.csv", "skip.txt"]
+    for name in names:
+        files.write_bytes(f"/Pägés/{name}", name.encode())
+    copy = service.copy(
+        task_id="copy_pages", conn_id=service.conn_id, source_path="/Pägés/*.csv", destination_path="/Cöpies/"
+    )
+    assert copy.move is False
+    copied = run(copy)
+    routes = emulated_services.client.stats()[service.name]["routes"]
+    if service.name == "box":
+        pages = routes[f"/2.0/folders/{files.info('/Pägés').id}/items"].get("200", 0)
+    else:
+        pages = routes.get("/2/files/list_folder/continue", {}).get("200", 0)
+    assert pages >= 3, "the glob read the folder's listing over several pages"
+    wanted = sorted(n for n in names if n.endswith(".csv"))
+    assert sorted(c["name"] for c in copied) == wanted and {c["action"] for c in copied} == {"copied"}
+    assert sorted(e.name for e in files.list("/Cöpies")) == wanted
+    assert len(list(files.list("/Pägés"))) == len(names), "a copy keeps its sources"
+    assert_no_secrets(service, copied)
+    deleted = run(service.delete(task_id="rm_pages", conn_id=service.conn_id, remote_path="/Pägés/*.csv"))
+    assert sorted(d["name"] for d in deleted) == wanted
+    assert [e.name for e in files.list("/Pägés")] == ["skip.txt"]
+    assert_no_secrets(service, deleted)
