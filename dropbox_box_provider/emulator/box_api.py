@@ -325,8 +325,11 @@ async def _relocate(request: Request, kind: str, keep_source: bool) -> Response:
         node = _folder(caller, item_id) if kind == "folder" else _file(caller, item_id)
         if node.parent is None:
             raise ApiError(box_error(403, "access_denied_insufficient_permissions", "The root cannot move"))
-        _check_if_match(request, node)
         parent_id = str((data.get("parent") or {}).get("id", "")) or (None if keep_source else node.parent.id)
+        if not keep_source and parent_id == node.parent.id:
+            # Box: If-Match guards an update of the item's information (a rename), but "cannot prevent
+            # moving a file, folder, or web link": a move to another parent ignores it, as does a copy.
+            _check_if_match(request, node)
         if parent_id is None:
             raise _bad_request("'parent' with an 'id' is required")
         parent = _folder(caller, parent_id)

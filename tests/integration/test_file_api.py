@@ -399,3 +399,26 @@ def test_box_etag_on_items_in_a_folder_of_several_pages(
     finally:
         for hook in hooks:
             hook.close()
+
+
+def test_box_etag_move_to_another_folder_refuses_a_lost_update(box: BoxHook) -> None:
+    """Box documents that If-Match cannot prevent a move to another folder (it always moves the latest
+    item), and the emulator does the same: the hook itself must refuse a stale etag, for files and
+    folders, and still move with the current one."""
+    first = box.write_bytes("/From/ä.txt", b"one")
+    second = box.write_bytes("/From/ä.txt", b"two", overwrite=True)
+    box.mkdir("/To")
+    with pytest.raises(PreconditionFailed, match="etag"):
+        box.move("/From/ä.txt", "/To/ä.txt", etag=first.etag)
+    assert box.read_bytes("/From/ä.txt") == b"two" and not box.exists("/To/ä.txt"), "nothing moved"
+    moved = box.move("/From/ä.txt", "/To/ä moved.txt", etag=second.etag)
+    assert moved.path == "/To/ä moved.txt" and box.read_bytes("/To/ä moved.txt") == b"two"
+    assert not box.exists("/From/ä.txt")
+    box.mkdir("/From/sub")
+    folder = box.info("/From/sub")
+    box.write_bytes("/From/sub/x.txt", b"x")  # a folder's etag moves when its content changes
+    stale = folder.etag if box.info("/From/sub").etag != folder.etag else "stale-etag"
+    with pytest.raises(PreconditionFailed):
+        box.move("/From/sub", "/To/sub", etag=stale)
+    assert box.exists("/From/sub/x.txt") and not box.exists("/To/sub")
+    assert box.move("/From/sub", "/To/sub", etag=box.info("/From/sub").etag).path == "/To/sub"
