@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 from datetime import UTC, datetime, timedelta
@@ -199,3 +200,158 @@ def test_box_sdk_if_match_answers_412_on_a_lost_update(fresh_emulator):
     )
     assert moved.name == "renamed.txt"
     client.files.delete_file_by_id(first.id, if_match=moved.etag)
+
+
+def test_box_sdk_if_match_on_folders_chunked_commits_and_moves(fresh_emulator):
+    """Folder update/delete and an upload session's commit answer 412 to a stale If-Match; a move into
+    another folder (and a copy) goes ahead whatever If-Match says, as Box documents."""
+    from box_sdk_gen import (
+        BoxAPIError,
+        CopyFileParent,
+        CreateFolderParent,
+        UpdateFileByIdParent,
+        UploadFileAttributes,
+        UploadFileAttributesParentField,
+        UploadPart,
+    )
+
+    client = _box(fresh_emulator)
+    folder = client.folders.create_folder("Étag folder", CreateFolderParent(id="0"))
+    other = client.folders.create_folder("Other", CreateFolderParent(id="0"))
+    for stale in (
+        lambda: client.folders.update_folder_by_id(folder.id, name="renamed", if_match="999"),
+        lambda: client.folders.delete_folder_by_id(folder.id, if_match="999"),
+    ):
+        with pytest.raises(BoxAPIError) as caught:
+            stale()
+        assert caught.value.response_info.status_code == 412
+    renamed = client.folders.update_folder_by_id(folder.id, name="renamed", if_match=folder.etag)
+    assert renamed.name == "renamed"
+
+    small = client.uploads.upload_file(
+        UploadFileAttributes(name="big.bin", parent=UploadFileAttributesParentField(id=folder.id)),
+        io.BytesIO(b"small"),
+    ).entries[0]
+    data = bytes(range(256)) * (20_000_000 // 256 + 1)
+    session = client.chunked_uploads.create_file_upload_session_for_existing_file(small.id, len(data))
+    parts = []
+    for start in range(0, len(data), session.part_size):
+        chunk = data[start : start + session.part_size]
+        digest = "sha=" + base64.b64encode(hashlib.sha1(chunk).digest()).decode()
+        content_range = f"bytes {start}-{start + len(chunk) - 1}/{len(data)}"
+        part = client.chunked_uploads.upload_file_part(session.id, io.BytesIO(chunk), digest, content_range)
+        parts.append(
+            UploadPart(part_id=part.part.part_id, offset=start, size=len(chunk), sha_1=part.part.sha_1)
+        )
+    whole = "sha=" + base64.b64encode(hashlib.sha1(data).digest()).decode()
+    with pytest.raises(BoxAPIError) as caught:
+        client.chunked_uploads.create_file_upload_session_commit(session.id, parts, whole, if_match="999")
+    assert caught.value.response_info.status_code == 412
+    assert client.downloads.download_file(small.id).read() == b"small", "the stale commit changed nothing"
+    committed = client.chunked_uploads.create_file_upload_session_commit(
+        session.id, parts, whole, if_match=small.etag
+    )
+    assert committed.entries[0].id == small.id and committed.entries[0].size == len(data)
+
+    moved = client.files.update_file_by_id(
+        small.id, parent=UpdateFileByIdParent(id=other.id), if_match=small.etag
+    )
+    assert moved.parent.id == other.id, "If-Match cannot prevent a move"
+    copied = client.files.copy_file(small.id, CopyFileParent(id=folder.id), name="copy.bin")
+    assert copied.id != small.id
+    client.folders.delete_folder_by_id(folder.id, recursive=True, if_match=renamed.etag)
+
+
+def test_box_sdk_folder_shared_link_password_expiry_and_version_pages(fresh_emulator):
+    from box_sdk_gen import (
+        AddShareLinkToFileSharedLink,
+        AddShareLinkToFileSharedLinkAccessField,
+        AddShareLinkToFolderSharedLink,
+        AddShareLinkToFolderSharedLinkAccessField,
+        BoxAPIError,
+        CreateFolderParent,
+        UploadFileAttributes,
+        UploadFileAttributesParentField,
+        UploadFileVersionAttributes,
+    )
+
+    client = _box(fresh_emulator)
+    folder = client.folders.create_folder("Pårtage", CreateFolderParent(id="0"))
+    until = (datetime.now(UTC) + timedelta(days=2)).replace(microsecond=0)
+    shared = client.shared_links_folders.add_share_link_to_folder(
+        folder.id,
+        "shared_link",
+        shared_link=AddShareLinkToFolderSharedLink(
+            access=AddShareLinkToFolderSharedLinkAccessField.COMPANY, unshared_at=until
+        ),
+    )
+    assert shared.shared_link.access.value == "company" and shared.shared_link.unshared_at == until
+    with pytest.raises(BoxAPIError) as caught:
+        client.shared_links_folders.add_share_link_to_folder(
+            folder.id,
+            "shared_link",
+            shared_link=AddShareLinkToFolderSharedLink(
+                access=AddShareLinkToFolderSharedLinkAccessField.COLLABORATORS, password="s3cret-pass"
+            ),
+        )
+    assert caught.value.response_info.status_code == 400, "a password needs access 'open'"
+
+    file = client.uploads.upload_file(
+        UploadFileAttributes(name="v.txt", parent=UploadFileAttributesParentField(id=folder.id)),
+        io.BytesIO(b"0"),
+    ).entries[0]
+    for index in range(1, 4):
+        client.uploads.upload_file_version(
+            file.id, UploadFileVersionAttributes(name="v.txt"), io.BytesIO(b"%d" % index)
+        )
+    protected = client.shared_links_files.add_share_link_to_file(
+        file.id,
+        "shared_link",
+        shared_link=AddShareLinkToFileSharedLink(
+            access=AddShareLinkToFileSharedLinkAccessField.OPEN, password="s3cret-pass"
+        ),
+    )
+    assert protected.shared_link.is_password_enabled
+    first = client.file_versions.get_file_versions(file.id, limit=2)
+    rest = client.file_versions.get_file_versions(file.id, limit=2, offset=2)
+    assert first.total_count == 3 and len(first.entries) == 2 and len(rest.entries) == 1
+    assert [v.sha_1 for v in [*first.entries, *rest.entries]] == [
+        hashlib.sha1(b"%d" % i).hexdigest() for i in (2, 1, 0)
+    ]
+
+
+def test_dropbox_sdk_shared_link_with_the_settings_the_hook_sends(fresh_emulator):
+    """audience, access, require_password/link_password and expires (what DropboxHook.shared_link sends),
+    on a file and on a folder."""
+    client = _dropbox(fresh_emulator)
+    client.files_upload(b"secret", "/Lïnks/a.txt")
+    expires = (datetime.now(UTC) + timedelta(days=1)).replace(microsecond=0, tzinfo=None)
+    settings = dropbox.sharing.SharedLinkSettings(
+        audience=dropbox.sharing.LinkAudience.public,
+        access=dropbox.sharing.RequestedLinkAccessLevel.viewer,
+        require_password=True,
+        link_password="s3cret-pass",
+        expires=expires,
+    )
+    made = client.sharing_create_shared_link_with_settings("/Lïnks/a.txt", settings)
+    assert made.link_permissions.require_password and made.expires == expires
+    folder = client.sharing_create_shared_link_with_settings(
+        "/Lïnks",
+        dropbox.sharing.SharedLinkSettings(
+            audience=dropbox.sharing.LinkAudience.team, access=dropbox.sharing.RequestedLinkAccessLevel.viewer
+        ),
+    )
+    assert isinstance(folder, dropbox.sharing.FolderLinkMetadata)
+    assert folder.link_permissions.effective_audience.is_team() and folder.url != made.url
+    with pytest.raises(dropbox.exceptions.ApiError) as caught:
+        client.sharing_create_shared_link_with_settings("/lïnks")
+    assert caught.value.error.get_shared_link_already_exists().get_metadata().url == folder.url
+    with pytest.raises(dropbox.exceptions.ApiError) as past:
+        client.files_upload(b"x", "/Lïnks/b.txt")
+        client.sharing_create_shared_link_with_settings(
+            "/Lïnks/b.txt", dropbox.sharing.SharedLinkSettings(expires=datetime(2000, 1, 1))
+        )
+    assert past.value.error.is_settings_error()
+    with pytest.raises(dropbox.exceptions.ApiError) as folder_link:
+        client.files_get_temporary_link("/Lïnks")
+    assert folder_link.value.error.is_path()
