@@ -422,3 +422,21 @@ def test_box_etag_move_to_another_folder_refuses_a_lost_update(box: BoxHook) -> 
         box.move("/From/sub", "/To/sub", etag=stale)
     assert box.exists("/From/sub/x.txt") and not box.exists("/To/sub")
     assert box.move("/From/sub", "/To/sub", etag=box.info("/From/sub").etag).path == "/To/sub"
+
+
+def test_box_etag_on_an_upload_session(box: BoxHook, tmp_path: Path) -> None:
+    """From 20 MB Box uploads go through a session: its commit carries If-Match, so a stale etag is
+    PreconditionFailed and the file keeps its content; the current etag commits the new version."""
+    from dropbox_box_provider.hooks.box import CHUNKED_THRESHOLD
+
+    first = box.write_bytes("/Big/dätä.bin", b"small")
+    second = box.write_bytes("/Big/dätä.bin", b"small, then changed", overwrite=True)
+    big = tmp_path / "big.bin"
+    data = bytes(range(256)) * (CHUNKED_THRESHOLD // 256 + 1)
+    big.write_bytes(data)
+    with pytest.raises(PreconditionFailed, match="etag"):
+        box.upload_file(big, "/Big/dätä.bin", etag=first.etag)
+    assert box.read_bytes("/Big/dätä.bin") == b"small, then changed"
+    done = box.upload_file(big, "/Big/dätä.bin", etag=second.etag)
+    assert done.id == first.id and done.size == len(data) and done.etag not in (first.etag, second.etag)
+    assert box.info("/Big/dätä.bin").content_hash == hashlib.sha1(data, usedforsecurity=False).hexdigest()
