@@ -487,3 +487,20 @@ def test_reconnect_delays_are_jittered_and_capped() -> None:
     assert max(delays[5:]) > 4.0  # the cap is reached, not exceeded
     reconnect.reset()
     assert reconnect.next_delay() <= 1.0
+
+
+def test_repeats_are_dropped_within_a_bounded_window() -> None:
+    """De-duplication keeps the last ``dedup_window`` identities: a repeat inside it is dropped, one older
+    than the window is delivered again (at least once), and memory stays bounded."""
+    from dropbox_box_provider.hooks.changes import RecentIdentities
+
+    window = RecentIdentities(3)
+    assert [window.first_time(i) for i in "abca"] == [True, True, True, False]
+    assert window.first_time("d") and len(window) == 3 and "b" not in window
+    assert window.first_time("b")  # fell out of the window: news again
+
+    trigger = BoxEventTrigger(conn_id="b", dedup_window=2)
+    raw = [{"kind": "added", "path": f"/f{i}", "identity": f"e{i}", "entry": None} for i in range(3)]
+    delivered = [trigger.event_for(r) is not None for r in (raw[0], raw[0], raw[1], raw[2], raw[0])]
+    assert delivered == [True, False, True, True, True]
+    assert len(trigger._seen) == 2
