@@ -504,3 +504,47 @@ def test_repeats_are_dropped_within_a_bounded_window() -> None:
     delivered = [trigger.event_for(r) is not None for r in (raw[0], raw[0], raw[1], raw[2], raw[0])]
     assert delivered == [True, False, True, True, True]
     assert len(trigger._seen) == 2
+
+
+def test_a_fault_while_taking_a_new_cursor_after_a_reset_is_survived(
+    dropbox: DropboxHook, fresh_emulator: RunningEmulator
+) -> None:
+    """Dropbox forgot the cursor (reset) and the first attempts at a new one fail past the hook's own retries:
+    the feed backs off and tries again instead of ending the watcher."""
+    route = "/api.dropboxapi.com" + _LATEST
+
+    async def scenario() -> tuple[list[dict[str, Any]], str | None, str | None]:
+        store = MemoryAssetStore()
+        running = Running(
+            DropboxChangeTrigger(conn_id="dbx_watch", longpoll_timeout=30, reconnect_max=0.2), store
+        )
+        await running.started()
+        await asyncio.sleep(1.0)  # the first read after "now" may store a newer cursor: let it settle
+        first = store.position()
+        await asyncio.to_thread(fresh_emulator.client.fault, route, status=500, count=5)
+        await asyncio.to_thread(fresh_emulator.client.configure, dropbox_cursor_max_age=0.5)
+
+        def new_cursor_taken() -> bool:
+            calls = fresh_emulator.client.stats()["dropbox"]["routes"][_LATEST]
+            return calls.get("500", 0) == 5 and calls.get("200", 0) >= 2
+
+        await until(lambda: running.task.done() or new_cursor_taken(), timeout=60)
+        assert not running.task.done(), running.task.exception()
+        await asyncio.to_thread(fresh_emulator.client.configure, dropbox_cursor_max_age=0)
+        await write(dropbox, "/after-reset-fault.txt")
+        await until(lambda: len(running.events) >= 1 or running.task.done())
+        assert not running.task.done(), running.task.exception()
+        await running.stop()
+        return running.events, first, store.position()
+
+    events, first, last = asyncio.run(scenario())
+    assert [e["path"] for e in events] == ["/after-reset-fault.txt"] and first != last
+    assert (
+        fresh_emulator.client.stats()["dropbox"]["routes"]["/2/files/list_folder/get_latest_cursor"].get(
+            "500"
+        )
+        == 5
+    )
+
+
+_LATEST = "/2/files/list_folder/get_latest_cursor"
