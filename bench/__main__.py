@@ -17,7 +17,16 @@ from typing import Any
 
 from bench import connections
 
-SCENARIOS = ("imports", "hot_path", "transfers", "fleet", "contention", "small_files", "watch")
+SCENARIOS = (
+    "imports",
+    "hot_path",
+    "transfers",
+    "fleet",
+    "contention",
+    "small_files",
+    "watch",
+    "watch_dagrun",
+)
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -39,7 +48,17 @@ def main(argv: list[str] | None = None) -> int:
     """Run the chosen scenarios; a scenario that fails is recorded with its error and the run goes on."""
     args = parse_args(argv)
     connections.isolate_airflow()  # before anything imports Airflow
-    from bench import contention, fleet, hot_path, imports, report, small_files, transfers, watch
+    from bench import (
+        contention,
+        fleet,
+        hot_path,
+        imports,
+        report,
+        small_files,
+        transfers,
+        watch,
+        watch_dagrun,
+    )
     from bench.emulator import start_emulator
     from bench.settings import FULL, QUICK, SMOKE
     from bench.targets import evaluate
@@ -53,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         "contention": contention,
         "small_files": small_files,
         "watch": watch,
+        "watch_dagrun": watch_dagrun,
     }
     chosen = args.only or list(SCENARIOS)
     results: dict[str, Any] = {

@@ -154,6 +154,7 @@ def markdown(results: dict[str, Any]) -> str:
     lines += _contention_md(results.get("contention"))
     lines += _small_files_md(results.get("small_files"))
     lines += _watch_md(results.get("watch"))
+    lines += _watch_dagrun_md(results.get("watch_dagrun"))
     targets = results.get("targets", [])
     if targets:
         lines += ["## Targets", "", "| target | measured | result |", "|---|---|---|"]
@@ -294,6 +295,12 @@ def _watch_md(watch: dict[str, Any] | None) -> list[str]:
     from bench.watch import markdown as watch_markdown
 
     return watch_markdown(watch)
+
+
+def _watch_dagrun_md(result: dict[str, Any] | None) -> list[str]:
+    from bench.watch_dagrun import markdown as watch_dagrun_markdown
+
+    return watch_dagrun_markdown(result)
 
 
 def _contention_md(contention: dict[str, Any] | None) -> list[str]:

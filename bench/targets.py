@@ -238,4 +238,8 @@ def evaluate(results: dict[str, Any]) -> list[dict[str, Any]]:
         from bench.watch import targets as watch_targets
 
         out += watch_targets(results["watch"])
+    if results.get("watch_dagrun"):
+        from bench.watch_dagrun import targets as watch_dagrun_targets
+
+        out += watch_dagrun_targets(results["watch_dagrun"])
     return out

@@ -9,7 +9,7 @@ against the effective lifetimes in the window, and API calls per route against o
 Latency: ``watch_uploads`` uploads at random moments, each timed from the upload's answer to the trigger's
 event, beside a poke sensor (``find_files`` every ``watch_poke_interval`` s, what the file sensors do) on the
 same folder. This is upload -> trigger event in the triggerer; the DAG run starts about a scheduler loop
-later (the end-to-end test checks upload -> DAG run start within 10 s).
+later (``watch_dagrun`` times upload -> DAG run start in a real Airflow).
 """
 
 from __future__ import annotations

@@ -15,7 +15,10 @@ import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk.bases.secrets_backend import BaseSecretsBackend
+try:
+    from airflow.sdk.bases.secrets_backend import BaseSecretsBackend
+except ImportError:  # Airflow 3.1: the base class lives in core only
+    from airflow.secrets.base_secrets import BaseSecretsBackend  # type: ignore[assignment]
 
 from dropbox_box_provider.errors import TokenStoreError
 from dropbox_box_provider.secrets import _airflow_config

@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 pytest.importorskip("dropbox")
 pytest.importorskip("box_sdk_gen")
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]  # the whole bench in smoke mode, Airflow included
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +30,7 @@ def smoke(tmp_path_factory: pytest.TempPathFactory) -> dict:
         env=env,
         capture_output=True,
         text=True,
-        timeout=1200,
+        timeout=1800,
         check=False,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
@@ -150,3 +150,12 @@ def test_watch_reports_idle_cost_and_every_upload(smoke: dict) -> None:
         assert figures["idle"]["token_calls"] <= max(1, figures["idle"]["effective_token_lifetimes"])
         assert figures["latency"]["change_trigger"]["n"] == smoke["settings"]["watch_uploads"]
         assert figures["latency"]["missed"] == {"trigger": 0, "sensor": 0}
+
+
+def test_watch_dagrun_times_every_upload_in_airflow(smoke: dict) -> None:
+    result = smoke["watch_dagrun"]
+    assert result["uploads"] == smoke["settings"]["watch_uploads"]
+    for service in ("dropbox", "box"):
+        assert result[service]["change_trigger_dag_run"]["n"] == result["uploads"]
+        assert result[service]["poke_sensor_success"]["n"] == result["uploads"]
+    assert any(t["target"].startswith("watch_dagrun, ") for t in smoke["targets"])

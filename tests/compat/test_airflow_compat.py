@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -132,3 +134,72 @@ def test_ui_field_behaviour_matches_airflow_schema(hook: type[BaseOAuthHook]) ->
         "password": secret,
         "host": "Endpoint override (optional)",
     }
+
+
+# The change-feed triggers (and their producers) need Airflow 3.3; every other module must import on 3.1.
+EVENT_TRIGGER_MODULES = (
+    "dropbox_box_provider.triggers.dropbox_changes",
+    "dropbox_box_provider.triggers.box_events",
+)
+NEEDS_3_3 = (
+    "dropbox_box_provider.triggers._feed",
+    "dropbox_box_provider.triggers.feeds.",
+    *EVENT_TRIGGER_MODULES,
+)
+# Test and development tooling (the emulator's web server and its test kit) is not the provider's runtime;
+# the SDK bridges need the optional ``sdk`` extra (the official SDKs), which the compat run does not install.
+NOT_RUNTIME = (
+    "dropbox_box_provider.emulator",
+    "dropbox_box_provider.testing",
+    "dropbox_box_provider.hooks.dropbox.sdk",
+    "dropbox_box_provider.hooks.box.sdk",
+)
+
+
+def test_change_triggers_need_airflow_3_3_and_everything_else_imports() -> None:
+    """On Airflow < 3.3 importing a change trigger raises EventTriggerUnavailable (an ImportError) naming
+    Airflow 3.3, and every other provider module imports; on 3.3+ the triggers are event triggers. Run in a
+    fresh interpreter so no module imported by another test hides a missing one."""
+    import airflow
+
+    probe = f"""
+import importlib, json, pkgutil, warnings
+warnings.filterwarnings("ignore")
+import dropbox_box_provider
+from dropbox_box_provider.errors import EventTriggerUnavailable
+result = {{"triggers": {{}}, "failed": {{}}, "imported": 0}}
+for name in {EVENT_TRIGGER_MODULES!r}:
+    try:
+        module = importlib.import_module(name)
+    except EventTriggerUnavailable as exc:
+        result["triggers"][name] = ["unavailable", isinstance(exc, ImportError), str(exc)]
+    else:
+        from airflow.triggers.base import BaseEventTrigger
+        classes = [c for c in vars(module).values() if isinstance(c, type) and c.__module__ == name]
+        result["triggers"][name] = ["imported", all(issubclass(c, BaseEventTrigger) for c in classes), ""]
+for info in pkgutil.walk_packages(dropbox_box_provider.__path__, "dropbox_box_provider."):
+    if info.name.startswith({NEEDS_3_3!r} + {NOT_RUNTIME!r}) or info.name.endswith(".__main__"):
+        continue
+    try:
+        importlib.import_module(info.name)
+        result["imported"] += 1
+    except Exception as exc:
+        result["failed"][info.name] = repr(exc)
+print("RESULT" + json.dumps(result))
+"""
+    completed = subprocess.run(
+        [sys.executable, "-c", probe], check=False, capture_output=True, text=True, timeout=300
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    out = completed.stdout
+    result = json.loads(out[out.index("RESULT") + len("RESULT") :])
+    assert result["failed"] == {}, result["failed"]
+    assert result["imported"] >= 20, result
+    major, minor = (int(p) for p in airflow.__version__.split(".")[:2])
+    for name in EVENT_TRIGGER_MODULES:
+        outcome, flag, message = result["triggers"][name]
+        if (major, minor) < (3, 3):
+            assert outcome == "unavailable" and flag, (name, result["triggers"][name])
+            assert "Airflow 3.3" in message and "RemoteFileTrigger" in message, message
+        else:
+            assert outcome == "imported" and flag, (name, result["triggers"][name])

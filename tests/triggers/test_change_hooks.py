@@ -135,3 +135,39 @@ def test_box_long_poll_says_new_change_or_reconnect(box: BoxHook, fresh_emulator
     timer.join()
     with pytest.raises(InvalidArgument, match="stream_type"):
         box.events("now", "admin_logs")  # type: ignore[arg-type]
+
+
+def test_dropbox_async_twins_answer_like_the_sync_calls(dropbox: DropboxHook) -> None:
+    dropbox.write_bytes("/tw/one.txt", b"1")
+
+    async def scenario() -> tuple[list[str], list[str], bool]:
+        cursor = await dropbox.alatest_cursor("/tw", recursive=True)
+        listing = await dropbox.alisting_cursor("/tw")
+        await asyncio.to_thread(dropbox.write_bytes, "/tw/two.txt", b"2")
+        news = await dropbox.await_for_changes(cursor, timeout=30)
+        page = await dropbox.achanges(cursor)
+        return [c.path for c in listing.changes], [c.path for c in page.changes], news.changes
+
+    listed, changed, news = asyncio.run(scenario())
+    assert listed == ["/tw/one.txt"] and changed == ["/tw/two.txt"] and news is True
+    sync_cursor = dropbox.latest_cursor("/tw", recursive=True)
+    assert dropbox.changes(sync_cursor).changes == []
+
+
+def test_box_async_twins_and_a_capped_wait(box: BoxHook, fresh_emulator: RunningEmulator) -> None:
+    fresh_emulator.client.configure(longpoll_time_scale=1.0)  # a real 610 s poll: only the cap ends it
+
+    async def scenario() -> tuple[str, bool, list[str]]:
+        start = await box.aevents("now", "all")
+        server = await box.arealtime_server()
+        capped = await box.await_for_events(start.position, timeout=0.5, server=server)
+        await asyncio.to_thread(box.write_bytes, "/tw.txt", b"t")
+        page = await box.aevents(start.position, "changes")
+        return server.url, capped, [c.path for c in page.changes]
+
+    began = time.monotonic()
+    url, capped, paths = asyncio.run(scenario())
+    assert "/subscribe?" in url and capped is False and paths == ["/tw.txt"]
+    position = box.events("now").position
+    assert box.wait_for_events(position, timeout=0.5) is False
+    assert time.monotonic() - began < 10

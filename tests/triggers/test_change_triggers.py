@@ -401,3 +401,150 @@ def test_box_watcher_refreshes_tokens_through_the_token_manager(
     grants = fresh_emulator.client.stats()["box"]["token"]["refresh_token"]
     assert grants["ok"] >= 1 and grants["invalid_grant"] == 0
     assert "access_token" not in repr(events)
+
+
+def test_dropbox_watcher_refreshes_tokens_through_the_token_manager(
+    dropbox: DropboxHook, fresh_emulator: RunningEmulator
+) -> None:
+    """Tokens living 2 s expire while the watcher long-polls (the notify host takes none); its
+    ``list_folder/continue`` calls get fresh ones from the TokenManager, and uploads are still reported."""
+    fresh_emulator.client.configure(access_token_ttl=2)
+
+    async def scenario() -> list[dict[str, Any]]:
+        running = Running(DropboxChangeTrigger(conn_id="dbx_watch", longpoll_timeout=30), MemoryAssetStore())
+        await running.started()
+        for index in range(2):
+            await asyncio.sleep(2.5)
+            await write(dropbox, f"/t{index}.txt")
+            await until(lambda index=index: len(running.events) >= index + 1)
+        await running.stop()
+        return running.events
+
+    events = asyncio.run(scenario())
+    assert [e["path"] for e in events] == ["/t0.txt", "/t1.txt"]
+    stats = fresh_emulator.client.stats()["dropbox"]
+    grants = stats["token"]["refresh_token"]
+    assert grants["ok"] >= 1 and grants.get("invalid_grant", 0) == 0
+    assert "401" not in stats["routes"]["/2/files/list_folder/continue"]
+    assert "access_token" not in repr(events)
+
+
+def test_dropbox_watcher_waits_the_backoff_dropbox_asks_for(
+    dropbox: DropboxHook, fresh_emulator: RunningEmulator
+) -> None:
+    """A long-poll answer with ``backoff`` delays the next long-poll by that many seconds."""
+
+    async def polls_in(seconds: float) -> int:
+        before = fresh_emulator.client.stats()["dropbox"]["routes"].get("/2/files/list_folder/longpoll", {})
+        await asyncio.sleep(seconds)
+        after = fresh_emulator.client.stats()["dropbox"]["routes"].get("/2/files/list_folder/longpoll", {})
+        return sum(after.values()) - sum(before.values())
+
+    async def scenario() -> tuple[int, int]:
+        running = Running(DropboxChangeTrigger(conn_id="dbx_watch", longpoll_timeout=30), MemoryAssetStore())
+        await running.started()
+        quick = await polls_in(2.0)  # long-polls last 0.3 s here
+        await asyncio.to_thread(fresh_emulator.client.configure, dropbox_longpoll_backoff=1)
+        await asyncio.sleep(1.5)  # the poll under way when backoff was set ends, then one pause
+        slow = await polls_in(3.0)
+        await running.stop()
+        return quick, slow
+
+    quick, slow = asyncio.run(scenario())
+    assert quick >= 4, quick
+    assert 1 <= slow <= 3, (quick, slow)  # one poll per 1.3 s (pause + poll) instead of one per 0.3 s
+
+
+def test_box_replay_reports_what_the_stream_still_holds_then_follows(box: BoxHook) -> None:
+    box.events("now")  # the emulator's journal of this user starts here (Box keeps weeks of events)
+    box.write_bytes("/old/one.csv", b"1")
+
+    async def scenario() -> list[dict[str, Any]]:
+        running = Running(
+            BoxEventTrigger(conn_id="box_watch", folder="/old", replay=True), MemoryAssetStore()
+        )
+        await until(lambda: len(running.events) >= 1)
+        await write(box, "/old/two.csv")
+        await until(lambda: len(running.events) >= 2)
+        await asyncio.sleep(0.3)
+        await running.stop()
+        return running.events
+
+    assert [(e["kind"], e["path"]) for e in asyncio.run(scenario())] == [
+        ("added", "/old/one.csv"),
+        ("added", "/old/two.csv"),
+    ]
+
+
+def test_reconnect_delays_are_jittered_and_capped() -> None:
+    from dropbox_box_provider.triggers.feeds.base import Reconnect
+
+    reconnect = Reconnect(base=1.0, ceiling=8.0)
+    delays = [reconnect.next_delay() for _ in range(200)]
+    assert all(0 <= d <= 8.0 for d in delays)
+    assert delays[0] <= 1.0 and delays[1] <= 2.0 and delays[2] <= 4.0
+    assert len({round(d, 6) for d in delays[5:]}) > 150  # drawn, not fixed
+    assert max(delays[5:]) > 4.0  # the cap is reached, not exceeded
+    reconnect.reset()
+    assert reconnect.next_delay() <= 1.0
+
+
+def test_repeats_are_dropped_within_a_bounded_window() -> None:
+    """De-duplication keeps the last ``dedup_window`` identities: a repeat inside it is dropped, one older
+    than the window is delivered again (at least once), and memory stays bounded."""
+    from dropbox_box_provider.hooks.changes import RecentIdentities
+
+    window = RecentIdentities(3)
+    assert [window.first_time(i) for i in "abca"] == [True, True, True, False]
+    assert window.first_time("d") and len(window) == 3 and "b" not in window
+    assert window.first_time("b")  # fell out of the window: news again
+
+    trigger = BoxEventTrigger(conn_id="b", dedup_window=2)
+    raw = [{"kind": "added", "path": f"/f{i}", "identity": f"e{i}", "entry": None} for i in range(3)]
+    delivered = [trigger.event_for(r) is not None for r in (raw[0], raw[0], raw[1], raw[2], raw[0])]
+    assert delivered == [True, False, True, True, True]
+    assert len(trigger._seen) == 2
+
+
+def test_a_fault_while_taking_a_new_cursor_after_a_reset_is_survived(
+    dropbox: DropboxHook, fresh_emulator: RunningEmulator
+) -> None:
+    """Dropbox forgot the cursor (reset) and the first attempts at a new one fail past the hook's own retries:
+    the feed backs off and tries again instead of ending the watcher."""
+    route = "/api.dropboxapi.com" + _LATEST
+
+    async def scenario() -> tuple[list[dict[str, Any]], str | None, str | None]:
+        store = MemoryAssetStore()
+        running = Running(
+            DropboxChangeTrigger(conn_id="dbx_watch", longpoll_timeout=30, reconnect_max=0.2), store
+        )
+        await running.started()
+        await asyncio.sleep(1.0)  # the first read after "now" may store a newer cursor: let it settle
+        first = store.position()
+        await asyncio.to_thread(fresh_emulator.client.fault, route, status=500, count=5)
+        await asyncio.to_thread(fresh_emulator.client.configure, dropbox_cursor_max_age=0.5)
+
+        def new_cursor_taken() -> bool:
+            calls = fresh_emulator.client.stats()["dropbox"]["routes"][_LATEST]
+            return calls.get("500", 0) == 5 and calls.get("200", 0) >= 2
+
+        await until(lambda: running.task.done() or new_cursor_taken(), timeout=60)
+        assert not running.task.done(), running.task.exception()
+        await asyncio.to_thread(fresh_emulator.client.configure, dropbox_cursor_max_age=0)
+        await write(dropbox, "/after-reset-fault.txt")
+        await until(lambda: len(running.events) >= 1 or running.task.done())
+        assert not running.task.done(), running.task.exception()
+        await running.stop()
+        return running.events, first, store.position()
+
+    events, first, last = asyncio.run(scenario())
+    assert [e["path"] for e in events] == ["/after-reset-fault.txt"] and first != last
+    assert (
+        fresh_emulator.client.stats()["dropbox"]["routes"]["/2/files/list_folder/get_latest_cursor"].get(
+            "500"
+        )
+        == 5
+    )
+
+
+_LATEST = "/2/files/list_folder/get_latest_cursor"

@@ -112,11 +112,16 @@ class FeedProducer(SharedStreamProducer, abc.ABC):
 
         position: str | None = None
         read_next = True
+        forgotten = False  # the service forgot our position: take a new one (its faults are retried too)
         while True:
             try:
                 if self.hook is None:
                     self.hook = await prepared_hook(self.service, self.conn_id)  # type: ignore[arg-type]
                 hook = self.hook
+                if forgotten:
+                    position = await self.restart_position(hook)
+                    await self.positions.save(position)
+                    forgotten, read_next = False, True
                 if position is None:
                     position = await self.positions.load()
                     if position is None:
@@ -139,10 +144,7 @@ class FeedProducer(SharedStreamProducer, abc.ABC):
                 self.reconnect.reset()
             except CursorReset as exc:
                 log.warning("%s; continuing from a new cursor", exc)
-                assert self.hook is not None
-                position = await self.restart_position(self.hook)
-                await self.positions.save(position)
-                read_next = True
+                forgotten = True
             except (DropboxBoxError, OSError) as exc:
                 delay = self.reconnect.next_delay()
                 log.warning("change feed of %r failed (%s); reconnecting in %.1f s", self.conn_id, exc, delay)
