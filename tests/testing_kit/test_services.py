@@ -117,3 +117,50 @@ def test_fault_helpers_reach_the_hooks(emulated_services: EmulatedServices) -> N
         dropbox.read_bytes("/w.txt")
     emulated_services.clear_faults()
     assert dropbox.read_bytes("/w.txt") == b"abc"
+
+
+def test_no_token_or_key_in_the_kits_reprs_and_logs(
+    emulated_services: EmulatedServices, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Secrets rule: what the kit prints or logs (reprs, counters, its setup and a refresh it causes) never
+    holds a token or the store's key."""
+    import logging
+
+    from dropbox_box_provider.hooks.box import BoxHook
+    from dropbox_box_provider.hooks.dropbox import DropboxHook
+
+    caplog.set_level(logging.DEBUG)
+    services = emulated_services
+    services.reset()
+    services.put_file("dropbox", "/a.txt", b"a")
+    services.expire_tokens()
+    assert DropboxHook().read_bytes("/a.txt") == b"a"
+    assert BoxHook().exists("/") is True
+    for conn_id in ("box_jwt", "box_ccg"):
+        assert BoxHook(conn_id).get_current_user()["id"]
+    grant = services.oauth_tokens("box")
+    secrets = {
+        grant.access_token,
+        str(grant.refresh_token),
+        services.environ()["AIRFLOW__SECRETS__BACKEND_KWARG__KEY"],
+    }
+    for conn_id in services.conn_ids:
+        record = services.token_store.read(conn_id)
+        assert record is not None, conn_id
+        secrets |= {str(v) for k, v in record.payload.items() if k in ("access_token", "refresh_token") and v}
+    assert len(secrets) >= 7  # four access tokens, two refresh tokens, the key (and the extra grant's)
+    shown = "\n".join(
+        [
+            caplog.text,
+            repr(services),
+            str(services),
+            repr(grant),
+            repr(services.connections),
+            repr(services.connection_definitions()),
+            json.dumps(services.stats()),
+            repr(services.auth_config("box_default")),
+            repr(services.token_store),
+        ]
+    )
+    leaked = [s[:6] + "…" for s in secrets if s in shown]
+    assert not leaked, leaked
