@@ -23,7 +23,10 @@ from airflow.sdk import Connection
 
 from dropbox_box_provider.testing import emulated_services
 
-CHILD = "from dropbox_box_provider.hooks.dropbox import DropboxHook; print(DropboxHook().read_bytes('/in/a.csv'))"
+CHILD = (
+    "from dropbox_box_provider.hooks.dropbox import DropboxHook\n"
+    "print(DropboxHook().read_bytes('/in/a.csv'))"
+)
 
 
 class ArchiveTest(unittest.TestCase):
@@ -46,7 +49,8 @@ class ArchiveTest(unittest.TestCase):
 
     def test_connection_objects_match_their_airflow_conn_values(self):
         env = self.services.environ()
-        self.assertEqual(set(self.services.connections), {"dropbox_default", "box_default", "box_jwt", "box_ccg"})
+        expected = {"dropbox_default", "box_default", "box_jwt", "box_ccg"}
+        self.assertEqual(set(self.services.connections), expected)
         for conn_id, conn in self.services.connections.items():
             self.assertIsInstance(conn, Connection)
             from_env = Connection.from_json(env["AIRFLOW_CONN_" + conn_id.upper()], conn_id=conn_id)
@@ -59,7 +63,8 @@ class ArchiveTest(unittest.TestCase):
 
         self.services.put_file("dropbox", "/in/a.csv", "id\\n1\\n")
         self.assertEqual(DropboxHook().read_bytes("/in/a.csv"), b"id\\n1\\n")
-        users = [BoxHook(conn_id).get_current_user()["id"] for conn_id in ("box_default", "box_jwt", "box_ccg")]
+        conn_ids = ("box_default", "box_jwt", "box_ccg")
+        users = [BoxHook(conn_id).get_current_user()["id"] for conn_id in conn_ids]
         self.assertEqual(users, ["10001", "20001", "20002"])
         self.assertEqual(self.services.refreshes(), 0)
 
@@ -69,7 +74,9 @@ class ArchiveTest(unittest.TestCase):
         self.services.put_file("dropbox", "/in/a.csv", "x")
         self.services.expire_tokens("dropbox")
         env = {**os.environ, **self.services.environ()}
-        proc = subprocess.run([sys.executable, "-c", CHILD], env=env, capture_output=True, text=True, timeout=120)
+        proc = subprocess.run(
+            [sys.executable, "-c", CHILD], env=env, capture_output=True, text=True, timeout=120
+        )
         self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
         self.assertEqual(proc.stdout.strip(), "b'x'")
         self.assertEqual(DropboxHook().read_bytes("/in/a.csv"), b"x")  # the child's refresh, seen here
