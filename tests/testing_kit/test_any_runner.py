@@ -24,7 +24,7 @@ from airflow.sdk import Connection
 from dropbox_box_provider.testing import emulated_services
 
 CHILD = (
-    "from dropbox_box_provider.hooks.dropbox import DropboxHook\n"
+    "from dropbox_box_provider.hooks.dropbox import DropboxHook; "
     "print(DropboxHook().read_bytes('/in/a.csv'))"
 )
 
