@@ -27,6 +27,9 @@ def guide_blocks() -> dict[str, str]:
     named = dict(zip(roles, (code for _, code in blocks), strict=True))
     assert "with emulated_services() as services" in named["plain"]
     assert "@dag(" in named["dag"] and "def test_" in named["first_test"]
+    for uses in ("Operator(", "ObjectStoragePath(", "Hook()"):  # the DAG uses all three, as the guide says
+        assert uses in named["dag"], uses
+    assert "_SUCCESS" in named["first_test"]  # its test checks what the hook task did
     assert '"dags", "test"' in named["subprocess"]
     assert "expire_tokens()" in named["expired_test"] and "rate_limit(" in named["storm_test"]
     return named
