@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 from dropbox_box_provider.emulator import seed
+from dropbox_box_provider.testing import EmulatedServices
 from tests.fixtures.airflow import AirflowEnv, ApiServer, clone_airflow_env, start_api_server, stop_api_server
-from tests.fixtures.emulator import RunningEmulator
 from tests.helpers.box import box_oauth_tokens
 
 pytestmark = pytest.mark.airflow
@@ -46,9 +46,9 @@ def store(tmp_path: Path, name: str) -> str:
 
 
 def test_ccg_jwt_and_oauth_connections_pass(
-    test_enabled_api_server: ApiServer, fresh_emulator: RunningEmulator, tmp_path: Path
+    test_enabled_api_server: ApiServer, emulated_services: EmulatedServices, tmp_path: Path
 ) -> None:
-    server, emu = test_enabled_api_server, fresh_emulator
+    server, emu = test_enabled_api_server, emulated_services
     ccg = run_test(
         server,
         "box_api_ccg",
@@ -98,13 +98,13 @@ def test_ccg_jwt_and_oauth_connections_pass(
 
 
 def test_wrong_secret_fails_with_advice_and_no_secret(
-    test_enabled_api_server: ApiServer, fresh_emulator: RunningEmulator, tmp_path: Path
+    test_enabled_api_server: ApiServer, emulated_services: EmulatedServices, tmp_path: Path
 ) -> None:
     wrong = "wrong-ccg-secret-value"
     result = run_test(
         test_enabled_api_server,
         "box_api_bad",
-        host=fresh_emulator.url,
+        host=emulated_services.url,
         extra={
             "client_id": seed.DEMO_BOX_CCG_CLIENT_ID,
             "client_secret": wrong,

@@ -16,8 +16,8 @@ import httpx
 import pytest
 
 from dropbox_box_provider.emulator import seed
+from dropbox_box_provider.testing import EmulatedServices
 from tests.fixtures.airflow import AirflowEnv, ApiServer, clone_airflow_env, start_api_server, stop_api_server
-from tests.fixtures.emulator import RunningEmulator
 from tests.helpers.dropbox import dropbox_tokens
 
 pytestmark = [pytest.mark.airflow, pytest.mark.slow]
@@ -42,12 +42,12 @@ class Case:
     """One connection to test: its body (built against the emulator) and the expected outcome."""
 
     name: str
-    build: Callable[[RunningEmulator], tuple[dict[str, Any], list[str]]]  # body, secrets to look for
+    build: Callable[[EmulatedServices], tuple[dict[str, Any], list[str]]]  # body, secrets to look for
     status: bool
     says: tuple[str, ...]
 
 
-def dropbox_ok(emu: RunningEmulator) -> tuple[dict[str, Any], list[str]]:
+def dropbox_ok(emu: EmulatedServices) -> tuple[dict[str, Any], list[str]]:
     tokens = dropbox_tokens(emu)
     assert tokens.refresh_token
     body = {
@@ -60,14 +60,14 @@ def dropbox_ok(emu: RunningEmulator) -> tuple[dict[str, Any], list[str]]:
     return body, [tokens.refresh_token, tokens.access_token, seed.DEMO_DROPBOX_CLIENT_SECRET]
 
 
-def dropbox_revoked(emu: RunningEmulator) -> tuple[dict[str, Any], list[str]]:
+def dropbox_revoked(emu: EmulatedServices) -> tuple[dict[str, Any], list[str]]:
     body, secrets = dropbox_ok(emu)
     bogus = "no-such-refresh-token-0123456789abcdef"
     body["extra"] = json.dumps({"initiate_oauth": "REFRESH", "refresh_token": bogus})
     return body, [*secrets, bogus]
 
 
-def dropbox_unknown_extra(emu: RunningEmulator) -> tuple[dict[str, Any], list[str]]:
+def dropbox_unknown_extra(emu: EmulatedServices) -> tuple[dict[str, Any], list[str]]:
     body, secrets = dropbox_ok(emu)
     body["extra"] = json.dumps({"initiate_oauht": "REFRESH"})
     return body, secrets
@@ -89,9 +89,9 @@ CASES = [
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_connection_test_endpoint(
-    case: Case, test_enabled_server: ApiServer, fresh_emulator: RunningEmulator, tmp_path: Path
+    case: Case, test_enabled_server: ApiServer, emulated_services: EmulatedServices, tmp_path: Path
 ) -> None:
-    body, secrets = case.build(fresh_emulator)
+    body, secrets = case.build(emulated_services)
     response = httpx.post(
         f"{test_enabled_server.url}/api/v2/connections/test",
         json={"connection_id": f"probe_{case.name.replace('-', '_')}", **body},

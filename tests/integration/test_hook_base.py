@@ -20,8 +20,8 @@ from dropbox_box_provider.emulator import seed
 from dropbox_box_provider.errors import AuthConfigError, RateLimited, ReauthorizationRequired, ServiceError
 from dropbox_box_provider.hooks.dropbox import DropboxHook
 from dropbox_box_provider.hooks.progress import TransferProgress
+from dropbox_box_provider.testing import EmulatedServices
 from tests.fixtures.airflow import AirflowEnv
-from tests.fixtures.emulator import RunningEmulator
 from tests.helpers.dropbox import FAST, dropbox_connection, dropbox_tokens, set_connection, store_location
 
 ACCOUNT_ROUTE = "/2/users/get_current_account"
@@ -37,16 +37,16 @@ def airflow_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def emu(fresh_emulator: RunningEmulator) -> RunningEmulator:
-    return fresh_emulator
+def emu(emulated_services: EmulatedServices) -> EmulatedServices:
+    return emulated_services
 
 
-def route_counts(emu: RunningEmulator, route: str) -> dict[str, int]:
+def route_counts(emu: EmulatedServices, route: str) -> dict[str, int]:
     counts: dict[str, int] = emu.client.stats()["dropbox"]["routes"].get(route, {})
     return counts
 
 
-def refreshes(emu: RunningEmulator) -> int:
+def refreshes(emu: EmulatedServices) -> int:
     return int(emu.client.stats()["dropbox"]["token"].get("refresh_token", {}).get("ok", 0))
 
 
@@ -133,7 +133,7 @@ def test_initiate_off_without_token_builds_url_but_refuses_calls(monkeypatch: py
 
 
 def test_procedures_exchange_refresh_and_revoke(
-    monkeypatch: pytest.MonkeyPatch, emu: RunningEmulator, tmp_path: Path
+    monkeypatch: pytest.MonkeyPatch, emu: EmulatedServices, tmp_path: Path
 ) -> None:
     set_connection(
         monkeypatch,
@@ -181,7 +181,7 @@ def test_procedures_exchange_refresh_and_revoke(
 
 
 def test_hooks_share_one_token_manager_and_cache(
-    monkeypatch: pytest.MonkeyPatch, emu: RunningEmulator, tmp_path: Path
+    monkeypatch: pytest.MonkeyPatch, emu: EmulatedServices, tmp_path: Path
 ) -> None:
     dropbox_connection(monkeypatch, emu, tmp_path, "dbx_shared")
     one, two = DropboxHook("dbx_shared"), DropboxHook("dbx_shared")
@@ -193,7 +193,7 @@ def test_hooks_share_one_token_manager_and_cache(
 
 
 def test_401_invalidates_refreshes_and_retries_once(
-    monkeypatch: pytest.MonkeyPatch, emu: RunningEmulator, tmp_path: Path
+    monkeypatch: pytest.MonkeyPatch, emu: EmulatedServices, tmp_path: Path
 ) -> None:
     dropbox_connection(monkeypatch, emu, tmp_path, "dbx_401")
     hook = DropboxHook("dbx_401")
@@ -214,7 +214,7 @@ def test_401_invalidates_refreshes_and_retries_once(
 
 
 def test_async_requests_refresh_after_401(
-    monkeypatch: pytest.MonkeyPatch, emu: RunningEmulator, tmp_path: Path
+    monkeypatch: pytest.MonkeyPatch, emu: EmulatedServices, tmp_path: Path
 ) -> None:
     dropbox_connection(monkeypatch, emu, tmp_path, "dbx_async")
     hook = DropboxHook("dbx_async")
@@ -233,7 +233,7 @@ def test_async_requests_refresh_after_401(
 
 
 def test_static_token_is_used_as_is_and_not_refreshed(
-    monkeypatch: pytest.MonkeyPatch, emu: RunningEmulator
+    monkeypatch: pytest.MonkeyPatch, emu: EmulatedServices
 ) -> None:
     tokens = dropbox_tokens(emu)
     set_connection(
@@ -256,7 +256,7 @@ def test_static_token_is_used_as_is_and_not_refreshed(
 
 
 def test_429_retry_after_is_honoured(
-    monkeypatch: pytest.MonkeyPatch, emu: RunningEmulator, tmp_path: Path
+    monkeypatch: pytest.MonkeyPatch, emu: EmulatedServices, tmp_path: Path
 ) -> None:
     dropbox_connection(monkeypatch, emu, tmp_path, "dbx_429")
     hook = DropboxHook("dbx_429", retry_policy=FAST)
@@ -274,7 +274,7 @@ def test_429_retry_after_is_honoured(
 
 
 def test_5xx_and_dropped_connections_are_retried(
-    monkeypatch: pytest.MonkeyPatch, emu: RunningEmulator, tmp_path: Path
+    monkeypatch: pytest.MonkeyPatch, emu: EmulatedServices, tmp_path: Path
 ) -> None:
     dropbox_connection(monkeypatch, emu, tmp_path, "dbx_5xx")
     hook = DropboxHook("dbx_5xx", retry_policy=FAST)
@@ -294,7 +294,7 @@ def test_5xx_and_dropped_connections_are_retried(
 
 
 def test_connection_test_reports_account_and_expiry(
-    monkeypatch: pytest.MonkeyPatch, emu: RunningEmulator, tmp_path: Path
+    monkeypatch: pytest.MonkeyPatch, emu: EmulatedServices, tmp_path: Path
 ) -> None:
     tokens = dropbox_connection(monkeypatch, emu, tmp_path, "dbx_ok")
     ok, message = DropboxHook("dbx_ok").test_connection()
@@ -318,7 +318,7 @@ def test_connection_test_reports_account_and_expiry(
 
 def test_no_token_value_reaches_logs(
     monkeypatch: pytest.MonkeyPatch,
-    emu: RunningEmulator,
+    emu: EmulatedServices,
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
     capsys: pytest.CaptureFixture[str],
@@ -370,7 +370,7 @@ def test_transfer_progress_logs_at_most_once_per_interval(caplog: pytest.LogCapt
 @pytest.mark.airflow
 @pytest.mark.slow
 def test_metastore_connection_from_cli_in_a_fresh_process(
-    airflow_env: AirflowEnv, emu: RunningEmulator, tmp_path: Path
+    airflow_env: AirflowEnv, emu: EmulatedServices, tmp_path: Path
 ) -> None:
     tokens = dropbox_tokens(emu)
     conn = {

@@ -89,3 +89,44 @@ def test_the_plugin_leaves_a_kept_home_alone(tmp_path: Path) -> None:
     proc = run_pytest(tmp_path, "-q", "-p", "dropbox_box_provider.testing.pytest_plugin", env=env)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert not home.exists()  # no metadata database was migrated into it
+
+
+ISOLATED_HOME_TEST = """import os, sys
+
+def test_isolated_home(emulated_services):
+    home = os.environ["AIRFLOW_HOME"]
+    assert os.path.basename(home).startswith("airflow-home-"), home
+    assert os.path.isfile(os.path.join(home, "airflow.db"))  # migrated before the first test
+    assert os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].endswith(os.path.join(home, "airflow.db"))
+    with open(os.environ["RECORD"], "w") as record:
+        record.write(home)
+"""
+
+
+@pytest.mark.airflow
+@pytest.mark.timeout(600)
+def test_the_plugin_isolates_airflow_home_and_never_touches_the_users(tmp_path: Path) -> None:
+    """Enabled with ``-p``: a temporary AIRFLOW_HOME with a migrated sqlite database, set before Airflow is
+    imported; the user's ``~/airflow`` is never created, the temporary home is gone after the session."""
+    project, user_home = tmp_path / "project", tmp_path / "user"
+    project.mkdir()
+    user_home.mkdir()
+    (project / "test_home.py").write_text(ISOLATED_HOME_TEST)
+    record = tmp_path / "home.txt"
+    env = {**user_environment(), "HOME": str(user_home), "RECORD": str(record)}
+    proc = run_pytest(project, "-q", "-p", "dropbox_box_provider.testing.pytest_plugin", env=env)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "1 passed" in proc.stdout
+    assert not (user_home / "airflow").exists()
+    assert record.read_text() and not Path(record.read_text()).exists()
+
+
+def test_the_plugin_is_opt_in(tmp_path: Path) -> None:
+    """No pytest11 entry point: a project that does not enable the plugin has no kit fixtures."""
+    from importlib.metadata import entry_points
+
+    assert not [ep for ep in entry_points(group="pytest11") if ep.value.startswith("dropbox_box_provider")]
+    (tmp_path / "test_x.py").write_text("def test_x(emulated_services):\n    pass\n")
+    proc = run_pytest(tmp_path, "-q")
+    assert proc.returncode != 0
+    assert "fixture 'emulated_services' not found" in proc.stdout, proc.stdout[-3000:]

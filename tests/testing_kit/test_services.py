@@ -117,3 +117,105 @@ def test_fault_helpers_reach_the_hooks(emulated_services: EmulatedServices) -> N
         dropbox.read_bytes("/w.txt")
     emulated_services.clear_faults()
     assert dropbox.read_bytes("/w.txt") == b"abc"
+
+
+def test_no_token_or_key_in_the_kits_reprs_and_logs(
+    emulated_services: EmulatedServices, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Secrets rule: what the kit prints or logs (reprs, counters, its setup and a refresh it causes) never
+    holds a token or the store's key."""
+    import logging
+
+    from dropbox_box_provider.hooks.box import BoxHook
+    from dropbox_box_provider.hooks.dropbox import DropboxHook
+
+    caplog.set_level(logging.DEBUG)
+    services = emulated_services
+    services.reset()
+    services.put_file("dropbox", "/a.txt", b"a")
+    services.expire_tokens()
+    assert DropboxHook().read_bytes("/a.txt") == b"a"
+    assert BoxHook().exists("/") is True
+    for conn_id in ("box_jwt", "box_ccg"):
+        assert BoxHook(conn_id).get_current_user()["id"]
+    grant = services.oauth_tokens("box")
+    secrets = {
+        grant.access_token,
+        str(grant.refresh_token),
+        services.environ()["AIRFLOW__SECRETS__BACKEND_KWARG__KEY"],
+    }
+    for conn_id in services.conn_ids:
+        record = services.token_store.read(conn_id)
+        assert record is not None, conn_id
+        secrets |= {str(v) for k, v in record.payload.items() if k in ("access_token", "refresh_token") and v}
+    assert len(secrets) >= 7  # four access tokens, two refresh tokens, the key (and the extra grant's)
+    shown = "\n".join(
+        [
+            caplog.text,
+            repr(services),
+            str(services),
+            repr(grant),
+            repr(services.connections),
+            repr(services.connection_definitions()),
+            json.dumps(services.stats()),
+            repr(services.auth_config("box_default")),
+            repr(services.token_store),
+        ]
+    )
+    leaked = [s[:6] + "…" for s in secrets if s in shown]
+    assert not leaked, leaked
+
+
+def test_delays_and_dropped_connections_take_effect_and_are_counted(
+    emulated_services: EmulatedServices,
+) -> None:
+    """A delay holds the answer back; a dropped connection is retried (counted with status 0); dropped after
+    acting, the write happened once and the retry finds it done."""
+    import time
+
+    from dropbox_box_provider.auth.transport import RetryPolicy
+    from dropbox_box_provider.hooks.box import BoxHook
+    from dropbox_box_provider.hooks.dropbox import DropboxHook
+
+    fast = RetryPolicy(base_delay=0.01, max_delay=0.05, max_retry_after=2.0, total_budget=10.0)
+    box = BoxHook(retry_policy=fast)
+    assert box.exists("/") is True  # warm: the connection and its token
+    emulated_services.delay("box", 1.0, count=1)
+    started = time.monotonic()
+    assert box.exists("/") is True
+    assert time.monotonic() - started >= 1.0
+
+    emulated_services.drop_connections("box", count=2)
+    assert box.exists("/") is True
+    assert emulated_services.request_count("box", status=0) == 2
+
+    dropbox = DropboxHook(retry_policy=fast)
+    emulated_services.drop_connections(
+        "dropbox", count=1, after_acting=True, route="/content.dropboxapi.com/*"
+    )
+    dropbox.write_bytes("/once.txt", b"once")
+    assert emulated_services.read_file("dropbox", "/once.txt") == b"once"
+    assert emulated_services.list_files("dropbox") == ["/once.txt"]
+    assert emulated_services.request_count("dropbox", status=0) == 1
+
+
+def test_state_left_behind_by_one_test(emulated_services: EmulatedServices) -> None:
+    """Leaves a file, an armed storm, a long lifetime and counts: the next test (same file, same worker)
+    must see none of it."""
+    from dropbox_box_provider.hooks.dropbox import DropboxHook
+
+    emulated_services.put_file("dropbox", "/left-behind.txt", b"x")
+    assert DropboxHook().read_bytes("/left-behind.txt") == b"x"
+    emulated_services.set_token_lifetimes(access_token=4321, reauthorize=False)
+    assert emulated_services.client.configure()["dropbox_access_token_ttl"] == 4321
+    emulated_services.rate_limit("dropbox", count=50)
+
+
+def test_is_gone_for_the_next_test(emulated_services: EmulatedServices) -> None:
+    from dropbox_box_provider.hooks.dropbox import DropboxHook
+
+    assert emulated_services.list_files("dropbox") == []
+    assert emulated_services.requests("dropbox") == {}
+    assert emulated_services.client.configure()["dropbox_access_token_ttl"] != 4321
+    assert DropboxHook().exists("/") is True  # no storm armed
+    assert emulated_services.request_count("dropbox", status=429) == 0

@@ -1,5 +1,5 @@
-"""Archive the monthly reports: copy every CSV of Dropbox's /reports to Box's /archive, then write the list
-of archived files back to Dropbox with ObjectStoragePath."""
+"""Archive the monthly reports: copy every CSV of Dropbox's /reports to Box's /archive, write the list of
+archived files back to Dropbox with ObjectStoragePath, then mark the archive done with BoxHook."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from datetime import datetime
 
 from airflow.sdk import ObjectStoragePath, dag, task
 
+from dropbox_box_provider.hooks.box import BoxHook
 from dropbox_box_provider.operators.remote_transfer import DropboxToBoxOperator
 
 
@@ -27,7 +28,11 @@ def archive_reports() -> None:
         index.write_text("".join(f"{name}\n" for name in names), encoding="utf-8")
         return str(index)
 
-    copy >> write_index()
+    @task
+    def mark_done() -> None:
+        BoxHook().write_bytes("/archive/_SUCCESS", b"done\n", overwrite=True)
+
+    copy >> write_index() >> mark_done()
 
 
 archive_reports_dag = archive_reports()

@@ -36,7 +36,12 @@ def test_reports_are_archived_on_box_and_listed_on_dropbox(emulated_services: Em
     run = load_dag("archive_reports").test()
 
     assert run.state == "success"
-    assert emulated_services.list_files("box", "/archive") == ["/archive/2024-01.csv", "/archive/2024-02.csv"]
+    assert emulated_services.list_files("box", "/archive") == [
+        "/archive/2024-01.csv",
+        "/archive/2024-02.csv",
+        "/archive/_SUCCESS",
+    ]
+    assert emulated_services.read_file("box", "/archive/_SUCCESS") == b"done\n"
     assert emulated_services.read_file("box", "/archive/2024-02.csv") == b"month,total\n2024-02,12\n"
     assert emulated_services.read_file("dropbox", "/reports/archived.txt") == b"2024-01.csv\n2024-02.csv\n"
     assert emulated_services.refreshes() == 0  # the kit's connections start authorized
