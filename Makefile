@@ -3,9 +3,13 @@ SHELL := /bin/bash
 PYTHON ?= python3
 UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 export UV_LINK_MODE ?= copy
+# Compile every installed module once at sync time: where PYTHONDONTWRITEBYTECODE is set (as on some CI
+# images), each Airflow process the suite starts would otherwise compile Airflow from source (seconds each).
+export UV_COMPILE_BYTECODE ?= 1
 # The suite is dominated by Airflow and server subprocesses: one pytest worker per core (at most 4),
-# each taking whole files so module-scoped servers (api-server, Chromium) start once per file.
-PYTEST_WORKERS ?= -n auto --maxprocesses 4 --dist loadfile
+# each taking whole files so module-scoped servers (api-server, Chromium) start once per file, slowest files
+# first (tests/conftest.py orders them).
+PYTEST_WORKERS ?= -n auto --maxprocesses 4 --dist loadfile --no-loadscope-reorder
 
 .PHONY: demo test test-compat test-box-provider lint bench reliability fleet bootstrap clean
 

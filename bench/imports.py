@@ -80,16 +80,18 @@ def cases() -> list[ImportCase]:
     return out
 
 
-def _env(pycache: str | None) -> dict[str, str]:
+def _env(pycache: str, *, write: bool = True) -> dict[str, str]:
+    """The environment of a measured interpreter: bytecode looked up (and, with ``write``, stored) only under
+    ``pycache``, so an empty folder without ``write`` means every module compiles from source, whatever
+    ``__pycache__`` folders the installation holds."""
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX")}
-    if pycache is None:
+    env["PYTHONPYCACHEPREFIX"] = pycache
+    if not write:
         env["PYTHONDONTWRITEBYTECODE"] = "1"
-    else:
-        env["PYTHONPYCACHEPREFIX"] = pycache
     return env
 
 
-def import_ms(case: ImportCase, pycache: str | None = None) -> float:
+def import_ms(case: ImportCase, pycache: str, *, write: bool = True) -> float:
     """Milliseconds ``case`` adds after its baseline (one fresh interpreter, ``-X importtime``)."""
     mark = f"import sys; sys.stderr.write({MARKER!r} + '\\n'); sys.stderr.flush()"
     code = f"{case.baseline}; {mark}; {case.statement}"
@@ -98,12 +100,12 @@ def import_ms(case: ImportCase, pycache: str | None = None) -> float:
         capture_output=True,
         text=True,
         check=True,
-        env=_env(pycache),
+        env=_env(pycache, write=write),
     )
     return parse_after_marker(result.stderr)
 
 
-def process_s(code: str, pycache: str | None = None) -> float:
+def process_s(code: str, pycache: str) -> float:
     """Wall seconds of a fresh interpreter running ``code``."""
     started = time.perf_counter()
     subprocess.run([sys.executable, "-c", code], capture_output=True, check=True, env=_env(pycache))
@@ -141,12 +143,15 @@ def run(settings: Settings, **_: Any) -> dict[str, Any]:
     values: dict[str, dict[str, list[float]]] = {
         case.module: {"ms": [], "process_ms": [], "cached_ms": []} for case in measured
     }
-    with tempfile.TemporaryDirectory(prefix="bench-pycache-") as pycache:
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-pycache-") as pycache,
+        tempfile.TemporaryDirectory(prefix="bench-no-pycache-") as empty,
+    ):
         for case in measured:  # fill the bytecode cache (and let Airflow set up its home once)
             import_ms(case, pycache)
         for rep in range(settings.import_repetitions):
             for case in measured:
-                values[case.module]["ms"].append(import_ms(case))
+                values[case.module]["ms"].append(import_ms(case, empty, write=False))
                 values[case.module]["process_ms"].append(
                     process_ms(case, pycache, statement_first=rep % 2 == 1)
                 )

@@ -12,6 +12,9 @@ import atexit
 import os
 import shutil
 import tempfile
+from collections import Counter
+
+import pytest
 
 from cryptography.fernet import Fernet
 
@@ -38,3 +41,24 @@ pytest_plugins = [
     "tests.fixtures.pgbouncer",
     "tests.reliability.figures",
 ]
+
+# Files that keep one worker busy for minutes (the benchmark's smoke run, real Airflow DAG runs, the demo):
+# handed out first, so they overlap the rest of the suite instead of trailing it. The Makefile passes
+# --no-loadscope-reorder, so pytest-xdist (--dist loadfile) hands out files in this order.
+SLOWEST_FIRST = (
+    "tests/bench/test_bench_smoke.py",
+    "tests/operators/test_example_dags.py",
+    "tests/demo/test_demo.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The slowest files first, then files with more tests before files with fewer (xdist's own order)."""
+    rank = {path: position for position, path in enumerate(SLOWEST_FIRST)}
+    counts = Counter(item.nodeid.partition("::")[0] for item in items)
+
+    def order(item: pytest.Item) -> tuple[int, int, str]:
+        path = item.nodeid.partition("::")[0]
+        return rank.get(path, len(rank)), -counts[path], path
+
+    items.sort(key=order)
