@@ -15,7 +15,6 @@ import tempfile
 from collections import Counter
 
 import pytest
-
 from cryptography.fernet import Fernet
 
 _HOME = tempfile.mkdtemp(prefix="pytest-airflow-home-")
