@@ -12,6 +12,8 @@ Three figures per row, each from fresh interpreters, rows interleaved within eve
 - ``process_ms``: whole-process wall time of baseline + statement minus that of the baseline alone, warm
   bytecode cache, the two runs back to back in alternating order (startup, teardown and everything the
   import tree does not show). Without the cache Airflow's own compilation (seconds) drowned the effect.
+- ``process_cpu_ms``: the same pairs' CPU time (user + system of each child), which waits for a core do not
+  inflate.
 
 The baseline is ``import airflow.sdk``; for the DAG-file rows it also holds ``Asset``, ``AssetWatcher`` and
 ``airflow.triggers.base``, which Airflow itself imports to validate any asset watcher's trigger.
@@ -105,20 +107,35 @@ def import_ms(case: ImportCase, pycache: str, *, write: bool = True) -> float:
     return parse_after_marker(result.stderr)
 
 
-def process_s(code: str, pycache: str) -> float:
-    """Wall seconds of a fresh interpreter running ``code``."""
+def process_s(code: str, pycache: str) -> tuple[float, float]:
+    """Wall seconds and CPU seconds (user + system, from the child's own rusage) of a fresh interpreter
+    running ``code``."""
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-c", code], capture_output=True, check=True, env=_env(pycache))
-    return time.perf_counter() - started
+    child = subprocess.Popen(
+        [sys.executable, "-c", code],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=_env(pycache),
+    )
+    assert child.stderr is not None
+    stderr = child.stderr.read()
+    _, status, usage = os.wait4(child.pid, 0)
+    wall = time.perf_counter() - started
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode:
+        raise subprocess.CalledProcessError(child.returncode, code, stderr=stderr)
+    return wall, usage.ru_utime + usage.ru_stime
 
 
-def process_ms(case: ImportCase, pycache: str, statement_first: bool) -> float:
-    """Whole-process ms ``case`` adds: baseline + statement minus the baseline alone, run back to back (the
-    order alternates between repetitions, so a load change between the two runs cancels out in the median)."""
+def process_ms(case: ImportCase, pycache: str, statement_first: bool) -> tuple[float, float]:
+    """Whole-process ms ``case`` adds, wall and CPU: baseline + statement minus the baseline alone, run back
+    to back (the order alternates between repetitions, so a load change between the two runs cancels out in
+    the median). CPU time leaves out the waits for a core that make wall time swing on a shared machine."""
     whole = f"{case.baseline}; {case.statement}"
     order = [whole, case.baseline] if statement_first else [case.baseline, whole]
     seconds = {code: process_s(code, pycache) for code in order}
-    return (seconds[whole] - seconds[case.baseline]) * 1000
+    (whole_wall, whole_cpu), (base_wall, base_cpu) = seconds[whole], seconds[case.baseline]
+    return (whole_wall - base_wall) * 1000, (whole_cpu - base_cpu) * 1000
 
 
 def parse_after_marker(stderr: str) -> float:
@@ -141,7 +158,7 @@ def run(settings: Settings, **_: Any) -> dict[str, Any]:
     """Every case's three figures over the repetitions (cases interleaved, so drift hits them alike)."""
     measured = cases()
     values: dict[str, dict[str, list[float]]] = {
-        case.module: {"ms": [], "process_ms": [], "cached_ms": []} for case in measured
+        case.module: {"ms": [], "process_ms": [], "process_cpu_ms": [], "cached_ms": []} for case in measured
     }
     with (
         tempfile.TemporaryDirectory(prefix="bench-pycache-") as pycache,
@@ -152,9 +169,9 @@ def run(settings: Settings, **_: Any) -> dict[str, Any]:
         for rep in range(settings.import_repetitions):
             for case in measured:
                 values[case.module]["ms"].append(import_ms(case, empty, write=False))
-                values[case.module]["process_ms"].append(
-                    process_ms(case, pycache, statement_first=rep % 2 == 1)
-                )
+                wall, cpu = process_ms(case, pycache, statement_first=rep % 2 == 1)
+                values[case.module]["process_ms"].append(wall)
+                values[case.module]["process_cpu_ms"].append(cpu)
                 values[case.module]["cached_ms"].append(import_ms(case, pycache))
     rows: list[dict[str, Any]] = [
         {

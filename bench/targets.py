@@ -143,6 +143,7 @@ def _import_targets(imports: dict[str, Any]) -> list[dict[str, Any]]:
             ("ms", "-X importtime, no bytecode cache"),
             ("cached_ms", "-X importtime, .pyc cached"),
             ("process_ms", "whole process, .pyc cached"),
+            ("process_cpu_ms", "whole process CPU time, .pyc cached"),
         ):
             value = _median(row.get(figure))
             if value is None:

@@ -106,6 +106,7 @@ def test_import_rows(smoke: dict) -> None:
     for row in modules.values():
         assert row["ms"]["median"] > 0 and row["cached_ms"]["median"] > 0
         assert row["process_ms"]["n"] == smoke["settings"]["import_repetitions"]
+        assert row["process_cpu_ms"]["n"] == smoke["settings"]["import_repetitions"]
     dag_file = modules["DAG file with asset watchers: Box hook + every trigger module"]["statement"]
     assert "import dropbox_box_provider.triggers.files" in dag_file  # trigger modules are discovered
     assert "import dropbox_box_provider.triggers.token" in dag_file
