@@ -41,13 +41,21 @@ pytest_plugins = [
     "tests.reliability.figures",
 ]
 
-# Files that keep one worker busy for minutes (the benchmark's smoke run, real Airflow DAG runs, the demo):
-# handed out first, so they overlap the rest of the suite instead of trailing it. The Makefile passes
-# --no-loadscope-reorder, so pytest-xdist (--dist loadfile) hands out files in this order.
+# Files that keep one worker busy for a minute or more (the benchmark's smoke run, real Airflow processes),
+# longest first: handed out before the rest, so they overlap the many short files instead of trailing the
+# suite. The Makefile passes --no-loadscope-reorder, so pytest-xdist (--dist loadfile) keeps this order.
 SLOWEST_FIRST = (
     "tests/bench/test_bench_smoke.py",
     "tests/operators/test_example_dags.py",
     "tests/demo/test_demo.py",
+    "tests/security/test_secrets.py",
+    "tests/integration/test_secrets_airflow.py",
+    "tests/integration/test_hook_imports.py",
+    "tests/cli/test_security.py",
+    "tests/reliability/test_crash_safety.py",
+    "tests/integration/test_event_driven_dags.py",
+    "tests/testing_kit/test_example_project.py",
+    "tests/docs/test_readme.py",
 )
 
 
