@@ -219,3 +219,25 @@ def test_is_gone_for_the_next_test(emulated_services: EmulatedServices) -> None:
     assert emulated_services.client.configure()["dropbox_access_token_ttl"] != 4321
     assert DropboxHook().exists("/") is True  # no storm armed
     assert emulated_services.request_count("dropbox", status=429) == 0
+
+
+def test_a_short_refresh_token_lifetime_ends_in_reauthorization_required(
+    emulated_services: EmulatedServices,
+) -> None:
+    """``set_token_lifetimes(refresh_token=...)``: once the refresh token has outlived it, the next refresh is
+    refused and the hook says to authorize again; the stored record is kept."""
+    import time
+
+    from dropbox_box_provider.errors import ReauthorizationRequired
+    from dropbox_box_provider.hooks.box import BoxHook
+
+    emulated_services.set_token_lifetimes(refresh_token=1.0)
+    assert BoxHook().exists("/") is True  # reauthorized: the new access token works
+    before = emulated_services.token_store.read("box_default")
+    time.sleep(1.5)
+    emulated_services.expire_tokens("box")
+    with pytest.raises(ReauthorizationRequired, match="dropbox-box-auth authorize box_default"):
+        BoxHook().exists("/")
+    after = emulated_services.token_store.read("box_default")
+    assert before is not None and after is not None
+    assert after.payload.get("refresh_token") == before.payload.get("refresh_token") is not None
