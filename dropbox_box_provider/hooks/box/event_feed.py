@@ -72,7 +72,8 @@ def change_of(event: dict[str, Any]) -> Change | None:
 
 
 def page_of(body: dict[str, Any]) -> ChangePage:
-    """A ``GET /events`` answer as a ChangePage (``has_more`` when the chunk was full)."""
+    """A ``GET /events`` answer as a ChangePage. ``has_more`` whenever the chunk held events: Box's answer
+    has no "more" flag (just ``chunk_size`` and ``next_stream_position``): only an empty chunk ends a read."""
     entries = body.get("entries") or []
     changes = [c for c in (change_of(e) for e in entries) if c is not None]
     return ChangePage(changes, str(body["next_stream_position"]), has_more=bool(entries))
