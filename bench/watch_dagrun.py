@@ -14,8 +14,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -28,6 +26,8 @@ from typing import Any
 from bench import connections
 from bench.settings import Settings
 from bench.watch import _figures
+from demo.airflow import free_port
+from demo.processes import ProcessSupervisor
 
 FOLDER = "/bench-dagrun"
 START_TIMEOUT = 300.0
@@ -76,22 +76,17 @@ for service, conn_id, trigger_class, sensor_class in (
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _ts(value: Any) -> datetime:
     parsed = datetime.fromisoformat(str(value))
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 class Airflow:
-    """The processes of one isolated Airflow installation."""
+    """The processes of one isolated Airflow installation, started and stopped by the demo's supervisor."""
 
     def __init__(self, home: Path, env: dict[str, str]) -> None:
         self.home, self.env = home, env
+        self.supervisor = ProcessSupervisor()
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
 
     def cli(self, *args: str, timeout: float = 300) -> str:
@@ -109,15 +104,13 @@ class Airflow:
         return done.stdout
 
     def start(self, name: str, *args: str) -> None:
-        with (self.home / f"{name}.log").open("wb") as log:
-            self.processes[name] = subprocess.Popen(
-                [sys.executable, "-m", "airflow", *args],
-                env=self.env,
-                cwd=self.home,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        self.processes[name] = self.supervisor.start(
+            name,
+            [sys.executable, "-m", "airflow", *args],
+            env=self.env,
+            log_path=self.home / f"{name}.log",
+            cwd=self.home,
+        )
 
     def alive(self) -> None:
         for name, process in self.processes.items():
@@ -140,21 +133,13 @@ class Airflow:
         raise RuntimeError(f"timed out waiting for {what}")
 
     def stop(self) -> None:
-        for process in self.processes.values():
-            if process.poll() is None:
-                os.killpg(os.getpgid(process.pid), signal.SIGTERM)
-        for process in self.processes.values():
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(os.getpgid(process.pid), signal.SIGKILL)
-                process.wait(timeout=10)
+        self.supervisor.stop_all()
 
 
 def _deploy(settings: Settings, emulator: Any, workdir: Path) -> Airflow:
     home = workdir / "airflow-dagrun"
     (home / "dags").mkdir(parents=True, exist_ok=True)
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
     env.update(
         {

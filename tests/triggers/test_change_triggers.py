@@ -506,6 +506,9 @@ def test_repeats_are_dropped_within_a_bounded_window() -> None:
     assert len(trigger._seen) == 2
 
 
+_LATEST = "/2/files/list_folder/get_latest_cursor"
+
+
 def test_a_fault_while_taking_a_new_cursor_after_a_reset_is_survived(
     dropbox: DropboxHook, fresh_emulator: RunningEmulator
 ) -> None:
@@ -539,12 +542,4 @@ def test_a_fault_while_taking_a_new_cursor_after_a_reset_is_survived(
 
     events, first, last = asyncio.run(scenario())
     assert [e["path"] for e in events] == ["/after-reset-fault.txt"] and first != last
-    assert (
-        fresh_emulator.client.stats()["dropbox"]["routes"]["/2/files/list_folder/get_latest_cursor"].get(
-            "500"
-        )
-        == 5
-    )
-
-
-_LATEST = "/2/files/list_folder/get_latest_cursor"
+    assert fresh_emulator.client.stats()["dropbox"]["routes"][_LATEST].get("500") == 5
