@@ -226,8 +226,8 @@ async def realtime_poll(request: Request) -> Response:
             _sync(state, journal)
             if journal.end > max(position, FIRST_POSITION):
                 return json_response({"message": "new_change"})
-        if time.monotonic() >= deadline:
-            return json_response({"message": "reconnect"})
+        if time.monotonic() >= deadline or await request.is_disconnected():
+            return json_response({"message": "reconnect"})  # nobody reads it once the client left
         await asyncio.sleep(min(TICK, max(0.0, deadline - time.monotonic())))
 
 

@@ -176,8 +176,8 @@ async def longpoll(request: Request) -> Response:
                 seen = state.changes
                 if _has_changes(state, saved):
                     return json_response(_answer(state, True))
-        if time.monotonic() >= deadline:
-            return json_response(_answer(state, False))
+        if time.monotonic() >= deadline or await request.is_disconnected():
+            return json_response(_answer(state, False))  # nobody reads it once the client left
         await asyncio.sleep(min(TICK, max(0.0, deadline - time.monotonic())))
 
 

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from dropbox_box_provider.emulator import seed
-from tests.emulator.helpers import BOX_TOKEN, box_ccg_token, box_tokens, jwt_assertion
+from tests.emulator.helpers import BOX_TOKEN, box_ccg_token, box_tokens, dropbox_tokens, jwt_assertion
 from tests.fixtures.emulator import start_emulator_process, stop_process
 
 
@@ -190,3 +190,40 @@ def test_state_file_persists_apps_tokens_and_files():
             assert [e["name"] for e in items.json()["entries"]] == ["Kept"]
         finally:
             stop_process(process)
+
+
+def test_a_long_poll_whose_client_went_away_ends_and_leaves_the_in_flight_count(fresh_emulator):
+    """A Box real-time poll or a Dropbox longpoll whose client closed the connection ends at once instead
+    of waiting out its timeout: it no longer counts as in flight (a leftover poll of an earlier test used to
+    hold the session emulator's count one above what the next test's client sends)."""
+    box = box_tokens(fresh_emulator.url, fresh_emulator.client)["access_token"]
+    dropbox = dropbox_tokens(fresh_emulator.url, fresh_emulator.client)["access_token"]
+    with httpx.Client(base_url=fresh_emulator.url, timeout=30) as client:
+        client.get("/api.box.com/2.0/events", params={"stream_position": "now"}, headers=_bearer(box))
+        realtime = client.options("/api.box.com/2.0/events", headers=_bearer(box)).json()["entries"][0]["url"]
+        cursor = client.post(
+            "/api.dropboxapi.com/2/files/list_folder/get_latest_cursor",
+            json={"path": ""},
+            headers=_bearer(dropbox),
+        ).json()["cursor"]
+    polls = [
+        ("GET", realtime, None),
+        ("POST", "/notify.dropboxapi.com/2/files/list_folder/longpoll", {"cursor": cursor, "timeout": 480}),
+    ]
+    for method, url, body in polls:
+        with (
+            httpx.Client(base_url=fresh_emulator.url, timeout=0.5) as client,
+            pytest.raises(httpx.ReadTimeout),
+        ):
+            client.request(method, url, json=body)  # the client gives up and closes the connection
+    time.sleep(1.0)
+    fresh_emulator.client.clear_stats()
+    with httpx.Client(base_url=fresh_emulator.url) as client:
+        client.get("/api.box.com/2.0/users/me", headers=_bearer(box))
+        client.post("/api.dropboxapi.com/2/users/get_current_account", headers=_bearer(dropbox))
+    stats = fresh_emulator.client.stats()
+    assert stats["box"]["max_in_flight"] == 1 and stats["dropbox"]["max_in_flight"] == 1
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
